@@ -1,0 +1,1 @@
+"""The m23 application: command line, video I/O, inference engines, the player."""

@@ -1,0 +1,168 @@
+"""The ``m23`` command. Heavy imports (torch, onnxruntime, PyQt6) happen inside subcommands,
+so ``m23 --help`` answers fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser", "UserError"]
+
+log = logging.getLogger("m23")
+
+
+class UserError(Exception):
+    """An error with a message meant for the user (printed as one line, exit status 2)."""
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train an interpolation or super-resolution model",
+                       description="Train a model. With no --data, trains on a small built-in "
+                       "synthetic set made from the shipped sample video.")
+    p.add_argument("task", choices=["interp", "sr"])
+    p.add_argument("--data", action="append", default=[], metavar="DIR",
+                   help="folder of triplets/septuplets/frames/videos (repeatable)")
+    p.add_argument("--model", default=None, help="registered architecture (see --list-models)")
+    p.add_argument("--out", default=None, help="run folder (checkpoints, log.csv)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=192)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--workers", type=int, default=1, help="data-loader processes")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grad-weight", type=float, default=0.5)
+    p.add_argument("--census-weight", type=float, default=0.0)
+    p.add_argument("--scale", type=int, default=2, choices=[2, 4], help="SR scale")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from these weights (safetensors or checkpoint folder)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="quality and speed against classical baselines")
+    p.add_argument("task", choices=["interp"])
+    p.add_argument("--data", required=True, help="folder of triplets or septuplets")
+    p.add_argument("--factor", type=int, default=2, choices=[2, 4])
+    p.add_argument("--checkpoint", default=None,
+                   help="weights (safetensors or checkpoint folder; default: the shipped model)")
+    p.add_argument("--model", default=None, help="architecture of --checkpoint")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-baselines", action="store_true")
+
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="speed benchmarks (tables + JSON)")
+    p.add_argument("what", choices=["init"], help="init: m23init vs torch.nn.init.orthogonal_")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``m23``."""
+    parser = argparse.ArgumentParser(
+        prog="m23", description="Frame generation and super-resolution for video.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("play", "the desktop player"), ("render", "process a video file"),
+                       ("export", "export a model to ONNX")):
+        p = sub.add_parser(name, help=f"{text} (not available yet)")
+        p.add_argument("args", nargs=argparse.REMAINDER)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_bench(sub)
+    return parser
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from training.loop import TrainConfig, train
+
+    if a.task == "sr":
+        raise UserError("m23 train sr is not available yet")
+    model = a.model or "interp_hybrid"
+    steps = a.steps if a.steps is not None else (200 if not a.data else 20_000)
+    cfg = TrainConfig(
+        task=a.task, model=model, data=list(a.data), out=a.out or f"runs/{a.task}",
+        steps=steps, batch=a.batch, crop=a.crop, lr=a.lr,
+        warmup=a.warmup if a.warmup is not None else min(300, max(1, steps // 10)),
+        val_every=min(a.val_every, steps), ckpt_minutes=a.ckpt_minutes, workers=a.workers,
+        threads=a.threads, seed=a.seed, resume=a.resume, init_from=a.init_from,
+        grad_weight=a.grad_weight, census_weight=a.census_weight, scale=a.scale,
+    )
+    if cfg.steps < 1 or cfg.batch < 1 or cfg.crop < 32:
+        raise UserError("--steps and --batch must be positive and --crop at least 32")
+    from training.tasks import build_interp_task
+
+    task = build_interp_task(cfg)
+    state = train(cfg, task, progress=not a.no_progress)
+    log.info("finished at step %d; best validation PSNR %s dB; checkpoints in %s",
+             state["step"], state["best_val_psnr"], cfg.out)
+    return 0
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from training.evaluate import (
+        baseline_methods,
+        evaluate_interp,
+        format_table,
+        load_eval_samples,
+    )
+
+    samples = load_eval_samples(a.data, a.factor)
+    methods: dict[str, Any] = {}
+    import torch
+
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    from training.inference import load_interpolator
+
+    name, fn = load_interpolator(a.checkpoint, a.model)
+    methods[name] = fn
+    if not a.no_baselines:
+        methods.update(baseline_methods())
+    report = evaluate_interp(samples, methods, set_name=Path(a.data).name)
+    report["factor"] = a.factor
+    sys.stdout.write(format_table(report) + "\n")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    rest = [x for x in a.rest if x != "--"]
+    if a.what == "init":
+        from m23init.bench import main as bench_main
+
+        return int(bench_main(rest))
+    raise UserError(f"unknown benchmark {a.what!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``m23``; returns the exit status."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench}
+    if a.command not in handlers:
+        sys.stderr.write(f"m23: error: '{a.command}' is not available yet in this version\n")
+        return 2
+    from training.checkpoint import CheckpointError
+    from training.data import DataError
+
+    try:
+        return handlers[a.command](a)
+    except (UserError, DataError, CheckpointError, FileNotFoundError) as exc:
+        sys.stderr.write(f"m23: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("m23: interrupted\n")
+        return 130

@@ -1,0 +1,144 @@
+"""models/: registry, warping, FrameGenerator, SuperResolutionNet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.registry import SizeRequirements, get_model, get_spec, list_models, register_model
+from models.warp import backward_warp, intermediate_flows
+
+INTERP = ["interp_hybrid", "interp_hybrid_tiny", "interp_neural"]
+
+
+def test_registry_lists_and_refuses_duplicates() -> None:
+    names = list_models()
+    assert set(INTERP) <= set(names)
+    assert {"sr_x2", "sr_x4"} <= set(list_models("sr"))
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("sr_x2", kind="sr", size=SizeRequirements(), fp16=True)(lambda: None)
+    with pytest.raises(KeyError, match="unknown model"):
+        get_spec("no_such_model")
+
+
+def test_size_requirements_padding() -> None:
+    req = SizeRequirements(minimum=16, multiple_of=8)
+    assert req.padding(17, 8) == (7, 8)
+    assert req.padding(32, 40) == (0, 0)
+    with pytest.raises(ValueError):
+        req.padding(0, 5)
+
+
+def test_backward_warp_identity_and_shift() -> None:
+    img = torch.rand(1, 3, 12, 16)
+    assert torch.allclose(backward_warp(img, torch.zeros(1, 2, 12, 16)), img, atol=1e-6)
+    flow = torch.zeros(1, 2, 12, 16)
+    flow[:, 0] = 2.0  # sample two pixels to the right
+    out = backward_warp(img, flow)
+    assert torch.allclose(out[..., :, :-2], img[..., :, 2:], atol=1e-5)
+
+
+def test_intermediate_flows_midpoint() -> None:
+    f01 = torch.randn(2, 2, 4, 4)
+    f10 = -f01
+    ft0, ft1 = intermediate_flows(f01, f10, torch.full((2, 1, 1, 1), 0.5))
+    assert torch.allclose(ft0, -0.5 * f01)
+    assert torch.allclose(ft1, 0.5 * f01)
+
+
+@pytest.mark.parametrize("name", INTERP)
+@pytest.mark.parametrize("size", [(37, 53), (64, 48)])
+def test_frame_generator_odd_sizes(name: str, size: tuple[int, int], device: str) -> None:
+    model = get_model(name).to(device).eval()
+    h, w = size
+    x0, x1 = torch.rand(2, 3, h, w, device=device), torch.rand(2, 3, h, w, device=device)
+    f = torch.randn(2, 2, h, w, device=device)
+    with torch.no_grad():
+        y = model(x0, x1, torch.tensor([0.25, 0.75]), f, f)
+    assert y.shape == (2, 3, h, w)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_frame_generator_default_t_and_errors() -> None:
+    model = get_model("interp_neural").eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert model(x, x).shape == (1, 3, 32, 32)  # the write-up's generator(frame0, frame1)
+    with pytest.raises(ValueError, match="t must be in"):
+        model(x, x, 1.5)
+    with pytest.raises(ValueError, match="flow01 and flow10"):
+        get_model("interp_hybrid")(x, x, 0.5)
+    with pytest.raises(ValueError):
+        model(x, torch.rand(1, 3, 32, 30))
+
+
+def test_untrained_hybrid_starts_at_the_classical_warp() -> None:
+    """Output heads start near zero: the untrained hybrid is the classical warp-and-blend."""
+    from tests.conftest import textured
+
+    model = get_model("interp_hybrid").eval()
+    x0 = torch.from_numpy(textured(40, 48)).permute(2, 0, 1)[None].float() / 255
+    shift = 3.0
+    flow01 = torch.zeros(1, 2, 40, 48)
+    flow01[:, 0] = shift
+    x1 = backward_warp(x0, -flow01)
+    with torch.no_grad():
+        y = model(x0, x1, 0.5, flow01, -flow01)
+    ft0, ft1 = intermediate_flows(flow01, -flow01, torch.full((1, 1, 1, 1), 0.5))
+    ref = 0.5 * backward_warp(x0, ft0) + 0.5 * backward_warp(x1, ft1)
+    assert float((y - ref).abs().mean()) < 0.005
+
+
+def test_models_are_m23_initialized() -> None:
+    """Same seed, same weights; another seed, other weights (m23init keys on seed and name)."""
+    a = get_model("interp_hybrid", init_seed=0).state_dict()
+    b = get_model("interp_hybrid", init_seed=0).state_dict()
+    c = get_model("interp_hybrid", init_seed=1).state_dict()
+    k = "flow.blocks.0.enc.0.weight"
+    assert torch.equal(a[k], b[k])
+    assert not torch.equal(a[k], c[k])
+
+
+@pytest.mark.parametrize("name,scale", [("sr_x2", 2), ("sr_x4", 4), ("sr_tiny_x2", 2)])
+def test_sr_shapes(name: str, scale: int) -> None:
+    model = get_model(name).eval()
+    assert get_spec(name).scale == scale == model.scale_factor
+    x = torch.rand(1, 3, 13, 17)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (1, 3, 13 * scale, 17 * scale)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_sr_starts_near_bilinear() -> None:
+    model = get_model("sr_x2").eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        y = model(x)
+    base = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear",
+                                           align_corners=False)
+    assert float((y - base).abs().mean()) < 0.05
+    from models.sr import SuperResolutionNet
+
+    with pytest.raises(ValueError):
+        SuperResolutionNet(scale_factor=2, channels=0)
+    with pytest.raises(ValueError):
+        SuperResolutionNet(scale_factor=3)
+
+
+def test_classical_flow_finds_a_shift() -> None:
+    from models.classical import dis_flows, dis_interpolate
+    from tests.conftest import textured
+
+    img = textured(96, 128, seed=1)
+    moved = np.roll(img, 4, axis=1)
+    f01, f10 = dis_flows(img, moved)
+    inner = (slice(16, -16), slice(16, -16))
+    assert abs(float(np.median(f01[inner][..., 0])) - 4.0) < 0.5
+    assert abs(float(np.median(f10[inner][..., 0])) + 4.0) < 0.5
+    mid = dis_interpolate(img, moved, 0.5)
+    truth = np.roll(img, 2, axis=1)
+    err = np.abs(mid[inner].astype(int) - truth[inner].astype(int)).mean()
+    blend_err = np.abs(((img.astype(int) + moved) // 2)[inner] - truth[inner]).mean()
+    assert err < 0.5 * blend_err

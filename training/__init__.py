@@ -1,0 +1,1 @@
+"""Training: data sets, losses, the loop, checkpoints, evaluation."""
