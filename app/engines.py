@@ -1,0 +1,127 @@
+"""Inference engines on uint8 RGB frames, running ONNX models with ONNX Runtime.
+
+No torch here: deployment needs only numpy, OpenCV and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EngineError", "create_session", "OnnxInterpolator", "read_onnx_metadata"]
+
+log = logging.getLogger(__name__)
+
+_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class EngineError(RuntimeError):
+    """A model that cannot be loaded or run, with a message for the user."""
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EngineError(
+            "ONNX Runtime is not installed: pip install 'm23-spectrum[cpu]' (or '[gpu]' for "
+            "CUDA/TensorRT)") from exc
+    return onnxruntime
+
+
+def create_session(path: str | Path, provider: str = "auto", threads: int = 1) -> Any:
+    """An ONNX Runtime session for ``path``.
+
+    Args:
+        path: the .onnx file.
+        provider: "auto" (TensorRT, then CUDA, then CPU: whatever the installed build offers),
+            "cpu", "cuda" or "tensorrt".
+        threads: intra-op threads (0: ONNX Runtime's default).
+
+    Raises:
+        EngineError: missing or damaged file, provider not available.
+    """
+    ort = _ort()
+    p = Path(path)
+    if not p.is_file():
+        raise EngineError(f"model file not found: {p}")
+    available = ort.get_available_providers()
+    if provider == "auto":
+        wanted = [x for x in _PROVIDERS["tensorrt"] if x in available]
+    elif provider in _PROVIDERS:
+        wanted = _PROVIDERS[provider]
+        if wanted[0] not in available:
+            raise EngineError(f"provider {provider!r} is not available in this ONNX Runtime "
+                              f"build (available: {', '.join(available)})")
+    else:
+        raise EngineError(f"unknown provider {provider!r}; use auto, cpu, cuda or tensorrt")
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(p), opts, providers=wanted)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise EngineError(f"cannot load model {p}: {exc}") from exc
+
+
+def read_onnx_metadata(session: Any) -> dict[str, str]:
+    """The ``m23.*`` metadata of a session's model (without the prefix)."""
+    props = session.get_modelmeta().custom_metadata_map
+    return {k[4:]: v for k, v in props.items() if k.startswith("m23.")}
+
+
+def _to_nchw(frames: Sequence[np.ndarray]) -> np.ndarray:
+    arr = np.stack(frames).astype(np.float32) * (1.0 / 255.0)
+    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+
+
+def _to_u8(batch: np.ndarray) -> list[np.ndarray]:
+    out = np.clip(np.rint(batch * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    return [np.ascontiguousarray(f) for f in out]
+
+
+class OnnxInterpolator:
+    """Callable ``(frame0, frame1, times) -> frames`` on (H, W, 3) uint8 RGB frames.
+
+    Hybrid models get their classical flow (DIS, settings from the model's metadata) computed
+    once per pair; all times run as one batch.
+    """
+
+    def __init__(self, path: str | Path, provider: str = "auto", threads: int = 1) -> None:
+        from models.classical import DISConfig
+
+        self.session = create_session(path, provider, threads)
+        self.meta = read_onnx_metadata(self.session)
+        if self.meta.get("kind") != "interp":
+            raise EngineError(f"{path} is not an interpolation model "
+                              f"(kind {self.meta.get('kind')!r})")
+        classical = json.loads(self.meta.get("classical", "null"))
+        self.dis = DISConfig(**classical) if classical else None
+        self.provider = self.session.get_providers()[0]
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, f0: np.ndarray, f1: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
+        if f0.shape != f1.shape or f0.ndim != 3 or f0.shape[2] != 3:
+            raise ValueError(f"expected two HxWx3 frames of one size, got {f0.shape}, {f1.shape}")
+        n = len(ts)
+        x = _to_nchw([f0, f1])
+        feed: dict[str, np.ndarray] = {
+            "img0": np.repeat(x[:1], n, 0), "img1": np.repeat(x[1:], n, 0),
+            "t": np.asarray(ts, dtype=np.float32).reshape(n, 1, 1, 1)}
+        if self.dis is not None:
+            from models.classical import dis_flows
+
+            a, b = dis_flows(f0, f1, self.dis)
+            feed["flow01"] = np.repeat(a.transpose(2, 0, 1)[None], n, 0)
+            feed["flow10"] = np.repeat(b.transpose(2, 0, 1)[None], n, 0)
+        out = self.session.run(None, {k: feed[k] for k in self.inputs})[0]
+        return _to_u8(out)
