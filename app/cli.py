@@ -14,6 +14,9 @@ __all__ = ["main", "build_parser", "UserError"]
 
 log = logging.getLogger("m23")
 
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SHIPPED_INTERP_ONNX = ASSETS / "interp_hybrid.onnx"
+
 
 class UserError(Exception):
     """An error with a message meant for the user (printed as one line, exit status 2)."""
@@ -30,7 +33,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--out", default=None, help="run folder (checkpoints, log.csv)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=192)
+    p.add_argument("--crop", type=int, default=None,
+                   help="training crop (HR crop for SR); default 192 (interp), 96/192 (SR x2/x4)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--val-every", type=int, default=500)
@@ -41,6 +45,10 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--grad-weight", type=float, default=0.5)
     p.add_argument("--census-weight", type=float, default=0.0)
     p.add_argument("--scale", type=int, default=2, choices=[2, 4], help="SR scale")
+    p.add_argument("--degrade", type=float, default=1.0,
+                   help="SR: multiplies the probabilities of blur, noise and JPEG (0: clean)")
+    p.add_argument("--image-step", type=int, default=1,
+                   help="SR: use every Nth frame of a clip as an HR image")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from these weights (safetensors or checkpoint folder)")
@@ -49,15 +57,38 @@ def _add_train(sub: Any) -> None:
 
 def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="quality and speed against classical baselines")
-    p.add_argument("task", choices=["interp"])
-    p.add_argument("--data", required=True, help="folder of triplets or septuplets")
-    p.add_argument("--factor", type=int, default=2, choices=[2, 4])
+    p.add_argument("task", choices=["interp", "sr"])
+    p.add_argument("--data", required=True,
+                   help="interp: folder of triplets or septuplets; sr: folder with HR/*.png")
+    p.add_argument("--factor", type=int, default=2, choices=[2, 4], help="interp: 2x or 4x")
+    p.add_argument("--scale", type=int, default=2, choices=[2, 4], help="sr: x2 or x4")
+    p.add_argument("--tile", type=int, default=0, help="sr: tile size (0: whole frames)")
     p.add_argument("--checkpoint", default=None,
-                   help="weights (safetensors or checkpoint folder; default: the shipped model)")
+                   help="PyTorch weights (safetensors or checkpoint folder)")
+    p.add_argument("--onnx", default=None,
+                   help="ONNX model run with ONNX Runtime (default: the shipped model)")
+    p.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, "
+                   "tensorrt")
     p.add_argument("--model", default=None, help="architecture of --checkpoint")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for our model (ONNX Runtime intra-op or torch); 0: default")
     p.add_argument("--no-baselines", action="store_true")
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, checked with ONNX Runtime")
+    p.add_argument("task", choices=["interp", "sr"])
+    p.add_argument("--checkpoint", required=True, help="safetensors file or checkpoint folder")
+    p.add_argument("--model", default=None, help="architecture (default: from the checkpoint)")
+    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    p.add_argument("--scale", type=int, default=None, choices=[2, 4],
+                   help="sr: the expected scale (checked against the checkpoint)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--fp16", action="store_true", help="fp16 weights, float32 inputs/outputs")
+    p.add_argument("--metrics", action="append", default=[], metavar="REPORT.json",
+                   help="m23 eval reports to record in the sidecar metadata (repeatable)")
+    p.add_argument("--overwrite", action="store_true")
 
 
 def _add_bench(sub: Any) -> None:
@@ -72,12 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="m23", description="Frame generation and super-resolution for video.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("play", "the desktop player"), ("render", "process a video file"),
-                       ("export", "export a model to ONNX")):
+    for name, text in (("play", "the desktop player"), ("render", "process a video file")):
         p = sub.add_parser(name, help=f"{text} (not available yet)")
         p.add_argument("args", nargs=argparse.REMAINDER)
     _add_train(sub)
     _add_eval(sub)
+    _add_export(sub)
     _add_bench(sub)
     return parser
 
@@ -86,12 +117,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from training.loop import TrainConfig, train
 
     if a.task == "sr":
-        raise UserError("m23 train sr is not available yet")
-    model = a.model or "interp_hybrid"
+        model = a.model or f"sr_x{a.scale}"
+        crop = a.crop or (96 if a.scale == 2 else 192)
+        extra = {"degrade": a.degrade, "image_step": a.image_step}
+    else:
+        model = a.model or "interp_hybrid"
+        crop = a.crop or 192
+        extra = {}
     steps = a.steps if a.steps is not None else (200 if not a.data else 20_000)
     cfg = TrainConfig(
         task=a.task, model=model, data=list(a.data), out=a.out or f"runs/{a.task}",
-        steps=steps, batch=a.batch, crop=a.crop, lr=a.lr,
+        steps=steps, batch=a.batch, crop=crop, lr=a.lr, extra=extra,
         warmup=a.warmup if a.warmup is not None else min(300, max(1, steps // 10)),
         val_every=min(a.val_every, steps), ckpt_minutes=a.ckpt_minutes, workers=a.workers,
         threads=a.threads, seed=a.seed, resume=a.resume, init_from=a.init_from,
@@ -99,16 +135,71 @@ def _cmd_train(a: argparse.Namespace) -> int:
     )
     if cfg.steps < 1 or cfg.batch < 1 or cfg.crop < 32:
         raise UserError("--steps and --batch must be positive and --crop at least 32")
-    from training.tasks import build_interp_task
+    try:
+        if a.task == "sr":
+            from training.sr_task import build_sr_task
 
-    task = build_interp_task(cfg)
+            task = build_sr_task(cfg)
+        else:
+            from training.tasks import build_interp_task
+
+            task = build_interp_task(cfg)
+    except (KeyError, ValueError) as exc:
+        raise UserError(str(exc.args[0]) if exc.args else str(exc)) from None
     state = train(cfg, task, progress=not a.no_progress)
     log.info("finished at step %d; best validation PSNR %s dB; checkpoints in %s",
              state["step"], state["best_val_psnr"], cfg.out)
     return 0
 
 
+def _cmd_eval_sr(a: argparse.Namespace) -> int:
+    from training.sr_eval import (
+        baseline_sr_methods,
+        evaluate_sr,
+        format_sr_table,
+        load_sr_samples,
+        load_sr_upscaler,
+    )
+
+    samples = load_sr_samples(a.data, a.scale)
+    methods: dict[str, Any] = {}
+    if a.checkpoint and a.onnx:
+        raise UserError("give --checkpoint or --onnx, not both")
+    if a.checkpoint:
+        import torch
+
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
+        name, fn = load_sr_upscaler(a.checkpoint, a.model, a.scale)
+        methods[f"{name} (torch)"] = fn
+    else:
+        from app.engines import EngineError
+        from app.upscale import OnnxUpscaler
+
+        path = Path(a.onnx) if a.onnx else ASSETS / f"sr_x{a.scale}.onnx"
+        try:
+            up = OnnxUpscaler(path, provider=a.provider, threads=a.threads, tile=a.tile,
+                              scale=a.scale)
+        except EngineError as exc:
+            raise UserError(str(exc)) from None
+        methods[f"{path.stem} (onnx)"] = up
+    if not a.no_baselines:
+        methods.update(baseline_sr_methods(a.scale))
+    report = evaluate_sr(samples, methods, a.scale, set_name=_set_name(a.data))
+    sys.stdout.write(format_sr_table(report) + "\n")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _set_name(data: str) -> str:
+    p = Path(data).resolve()
+    return p.parent.name if p.name == "HR" else p.name
+
+
 def _cmd_eval(a: argparse.Namespace) -> int:
+    if a.task == "sr":
+        return _cmd_eval_sr(a)
     from training.evaluate import (
         baseline_methods,
         evaluate_interp,
@@ -118,21 +209,52 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
     samples = load_eval_samples(a.data, a.factor)
     methods: dict[str, Any] = {}
-    import torch
+    if a.checkpoint and a.onnx:
+        raise UserError("give --checkpoint or --onnx, not both")
+    if a.checkpoint:
+        import torch
 
-    if a.threads > 0:
-        torch.set_num_threads(a.threads)
-    from training.inference import load_interpolator
+        from training.inference import load_interpolator
 
-    name, fn = load_interpolator(a.checkpoint, a.model)
-    methods[name] = fn
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
+        name, fn = load_interpolator(a.checkpoint, a.model)
+        methods[f"{name} (torch)"] = fn
+    else:
+        from app.engines import EngineError, OnnxInterpolator
+
+        path = Path(a.onnx) if a.onnx else SHIPPED_INTERP_ONNX
+        try:
+            eng = OnnxInterpolator(path, provider=a.provider, threads=a.threads)
+        except EngineError as exc:
+            raise UserError(str(exc)) from None
+        methods[f"{eng.meta.get('arch', path.stem)} (onnx)"] = eng
     if not a.no_baselines:
         methods.update(baseline_methods())
-    report = evaluate_interp(samples, methods, set_name=Path(a.data).name)
+    report = evaluate_interp(samples, methods, set_name=_set_name(a.data))
     report["factor"] = a.factor
     sys.stdout.write(format_table(report) + "\n")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from app.export import ExportError
+    from training.package import package_model
+
+    out = Path(a.output)
+    if out.suffix != ".onnx":
+        raise UserError(f"output must end in .onnx: {out}")
+    if out.exists() and not a.overwrite:
+        raise UserError(f"{out} exists; pass --overwrite to replace it")
+    try:
+        sidecar = package_model(a.checkpoint, out, kind=a.task, arch=a.model, opset=a.opset,
+                                fp16=a.fp16, reports=[Path(r) for r in a.metrics],
+                                scale=a.scale)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    log.info("wrote %s and %s", out, sidecar)
     return 0
 
 
@@ -151,16 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench}
+    handlers = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench,
+                "export": _cmd_export}
     if a.command not in handlers:
         sys.stderr.write(f"m23: error: '{a.command}' is not available yet in this version\n")
         return 2
+    from app.engines import EngineError
     from training.checkpoint import CheckpointError
     from training.data import DataError
 
     try:
         return handlers[a.command](a)
-    except (UserError, DataError, CheckpointError, FileNotFoundError) as exc:
+    except (UserError, DataError, CheckpointError, EngineError, FileNotFoundError) as exc:
         sys.stderr.write(f"m23: error: {exc}\n")
         return 2
     except KeyboardInterrupt:

@@ -57,20 +57,19 @@ NUM_EIGENVALUES = 23
 
 def _check_positive_int(name: str, value: object) -> int:
     """Returns ``value`` as an int, or raises ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def _check_root_index(root_index: object) -> int:
     """Returns ``root_index`` as an int in ``[0, 4)``, or raises ValueError."""
-    if (
-        isinstance(root_index, bool)
-        or not isinstance(root_index, numbers.Integral)
-        or not 0 <= root_index < 4
-    ):
+    if isinstance(root_index, bool) or not isinstance(root_index, numbers.Integral):
         raise ValueError(f"root_index must be 0, 1, 2 or 3, got {root_index!r}")
-    return int(root_index)
+    index = int(root_index)
+    if not 0 <= index < 4:
+        raise ValueError(f"root_index must be 0, 1, 2 or 3, got {root_index!r}")
+    return index
 
 
 def elkies_roots() -> np.ndarray:

@@ -69,15 +69,16 @@ def dis_flows(
         size = (max(8, round(w * cfg.flow_scale)), max(8, round(h * cfg.flow_scale)))
         g0 = cv2.resize(g0, size, interpolation=cv2.INTER_AREA)
         g1 = cv2.resize(g1, size, interpolation=cv2.INTER_AREA)
-    dis = cv2.DISOpticalFlow_create(_PRESETS[cfg.preset])
+    dis = cv2.DISOpticalFlow_create(_PRESETS[cfg.preset])  # type: ignore[attr-defined]
     if cfg.finest_scale is not None:
         dis.setFinestScale(cfg.finest_scale)
     f01 = dis.calc(g0, g1, None)
     f10 = dis.calc(g1, g0, None)
     if cfg.flow_scale != 1.0:
         sx, sy = w / g0.shape[1], h / g0.shape[0]
-        f01 = cv2.resize(f01, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
-        f10 = cv2.resize(f10, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
+        factor = np.array([sx, sy], dtype=np.float32)
+        f01 = cv2.resize(f01, (w, h), interpolation=cv2.INTER_LINEAR) * factor
+        f10 = cv2.resize(f10, (w, h), interpolation=cv2.INTER_LINEAR) * factor
     return f01.astype(np.float32, copy=False), f10.astype(np.float32, copy=False)
 
 

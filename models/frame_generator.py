@@ -110,8 +110,8 @@ _SIZE = SizeRequirements(minimum=16, multiple_of=1)
 
 @register_model(
     "interp_hybrid", kind="interp", size=_SIZE, fp16=True,
-    description="DIS ultrafast flow refined at 1/4 and 1/8, learned fusion mask",
-    classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0},
+    description="DIS flow (ultrafast, finest scale 1) refined at 1/4 and 1/8, learned mask",
+    classical={"preset": "ultrafast", "finest_scale": 1, "flow_scale": 1.0},
 )
 def interp_hybrid(**kwargs: Any) -> FrameGenerator:
     """The CPU default: classical flow plus a learned correction, mask and refinement."""

@@ -177,7 +177,7 @@ def test_eval_cli_and_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[s
                  "--json", str(js)]) == 0
     rep = json.loads(js.read_text())
     assert rep["n"] == 2
-    assert set(rep["results"]) == {"interp_hybrid_tiny", "repeat", "linear_blend",
+    assert set(rep["results"]) == {"interp_hybrid_tiny (torch)", "repeat", "linear_blend",
                                    "dis_ultrafast", "dis_medium"}
     assert rep["results"]["dis_ultrafast"]["psnr"] > rep["results"]["repeat"]["psnr"]
     capsys.readouterr()

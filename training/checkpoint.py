@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_weights", "load_training_state",
-           "atomic_write_bytes", "weights_path"]
+           "atomic_write_bytes", "weights_path", "read_arch"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,29 @@ def save_checkpoint(
         _save_tensors(folder / "optim.safetensors", tensors, {"arch": arch})
     atomic_write_bytes(folder / "state.json", json.dumps(state, indent=2).encode())
     return folder
+
+
+def read_arch(path: str | Path, arch: str | None = None) -> str:
+    """The architecture name of a weights file: ``arch`` if given, else its metadata's.
+
+    Raises:
+        CheckpointError: missing or unreadable file, or no architecture recorded.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    p = weights_path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    if arch is not None:
+        return arch
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            found = (f.metadata() or {}).get("arch")
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {p}: {exc}") from exc
+    if found is None:
+        raise CheckpointError(f"{p} does not name its architecture; pass --model")
+    return found
 
 
 def load_weights(path: str | Path, model: nn.Module, arch: str | None = None) -> dict[str, str]:

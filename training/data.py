@@ -30,6 +30,7 @@ __all__ = [
     "InterpDataset",
     "SyntheticShiftDataset",
     "to_tensor",
+    "interp_item",
 ]
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,20 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
 
 
+def interp_item(f0: np.ndarray, ft: np.ndarray, f1: np.ndarray, t: float,
+                dis: DISConfig | None) -> dict[str, torch.Tensor]:
+    """One training/validation item from uint8 frames: tensors ``img0``, ``img1``, ``gt``
+    (3, H, W) in [0, 1], ``t`` (1,), and with ``dis`` the classical ``flow01``, ``flow10``
+    (2, H, W) in pixels."""
+    item = {"img0": to_tensor(f0), "img1": to_tensor(f1), "gt": to_tensor(ft),
+            "t": torch.tensor([t], dtype=torch.float32)}
+    if dis is not None:
+        a, b = dis_flows(f0, f1, dis)
+        item["flow01"] = torch.from_numpy(a).permute(2, 0, 1).contiguous()
+        item["flow10"] = torch.from_numpy(b).permute(2, 0, 1).contiguous()
+    return item
+
+
 def _augment(
     frames: list[np.ndarray], rng: random.Random, crop: int
 ) -> list[np.ndarray]:
@@ -263,17 +278,7 @@ class InterpDataset(Dataset):
             f0, ft, f1 = _augment([f0, ft, f1], rng, self.crop)
             if rng.random() < 0.5:
                 f0, f1, t = f1, f0, 1.0 - t
-        item = {
-            "img0": to_tensor(f0),
-            "img1": to_tensor(f1),
-            "gt": to_tensor(ft),
-            "t": torch.tensor([t], dtype=torch.float32),
-        }
-        if self.dis is not None:
-            a, b = dis_flows(f0, f1, self.dis)
-            item["flow01"] = torch.from_numpy(a).permute(2, 0, 1).contiguous()
-            item["flow10"] = torch.from_numpy(b).permute(2, 0, 1).contiguous()
-        return item
+        return interp_item(f0, ft, f1, t, self.dis)
 
 
 class SyntheticShiftDataset(Dataset):
@@ -332,17 +337,7 @@ class SyntheticShiftDataset(Dataset):
             return np.ascontiguousarray(img[y + fy : y + fy + c, x + fx : x + fx + c])
 
         f0, ft, f1 = win(0, 0), win(dx // 2, dy // 2), win(dx, dy)
-        item = {
-            "img0": to_tensor(f0),
-            "img1": to_tensor(f1),
-            "gt": to_tensor(ft),
-            "t": torch.tensor([0.5], dtype=torch.float32),
-        }
-        if self.dis is not None:
-            a, b = dis_flows(f0, f1, self.dis)
-            item["flow01"] = torch.from_numpy(a).permute(2, 0, 1).contiguous()
-            item["flow10"] = torch.from_numpy(b).permute(2, 0, 1).contiguous()
-        return item
+        return interp_item(f0, ft, f1, 0.5, self.dis)
 
 
 def rational_t(i0: int, it: int, i1: int) -> Fraction:

@@ -11,7 +11,7 @@ from torch import nn
 
 from models.classical import DISConfig, dis_flows
 from models.registry import get_model, get_spec
-from training.checkpoint import CheckpointError, load_weights, weights_path
+from training.checkpoint import CheckpointError, load_weights, read_arch, weights_path
 
 __all__ = ["TorchInterpolator", "load_interpolator", "SHIPPED_INTERP"]
 
@@ -55,18 +55,7 @@ def load_interpolator(
         CheckpointError: missing/damaged file, unknown or mismatched architecture, NaN weights.
     """
     path = weights_path(checkpoint) if checkpoint else SHIPPED_INTERP
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if arch is None:
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                arch = (f.metadata() or {}).get("arch")
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
-        if arch is None:
-            raise CheckpointError(f"{path} does not name its architecture; pass --model")
+    arch = read_arch(path, arch)
     try:
         spec = get_spec(arch)
     except KeyError as exc:

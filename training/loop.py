@@ -165,7 +165,7 @@ def train(cfg: TrainConfig, task: Task, progress: bool = True) -> dict[str, Any]
     if di.world > 1:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[di.local_rank] if use_cuda else None)
-    sampler = None
+    sampler: Any = None
     if di.world > 1:
         sampler = torch.utils.data.distributed.DistributedSampler(
             task.train_set, num_replicas=di.world, rank=di.rank, seed=cfg.seed)

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from models.classical import DISConfig, dis_flows
+from models.classical import DISConfig
 from models.registry import get_model, get_spec
 from training.data import (
     DataError,
@@ -20,8 +19,8 @@ from training.data import (
     InterpDataset,
     SyntheticShiftDataset,
     discover_sequences,
+    interp_item,
     interp_windows,
-    to_tensor,
 )
 from training.loop import Task, TrainConfig
 from training.losses import interp_loss
@@ -71,13 +70,7 @@ def _val_items(seqs: list[FrameSequence], dis: DISConfig | None, limit: int,
         ch, cw = min(h, max_side), min(w, max_side)
         y, x = (h - ch) // 2, (w - cw) // 2
         f0, ft, f1 = (np.ascontiguousarray(f[y:y + ch, x:x + cw]) for f in (f0, ft, f1))
-        item = {"img0": to_tensor(f0), "img1": to_tensor(f1), "gt": to_tensor(ft),
-                "t": torch.tensor([0.5])}
-        if dis is not None:
-            a, b = dis_flows(f0, f1, dis)
-            item["flow01"] = torch.from_numpy(a).permute(2, 0, 1).contiguous()
-            item["flow10"] = torch.from_numpy(b).permute(2, 0, 1).contiguous()
-        items.append(item)
+        items.append(interp_item(f0, ft, f1, 0.5, dis))
     return items
 
 
