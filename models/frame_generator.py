@@ -30,6 +30,7 @@ class FrameGenerator(nn.Module):
         channels: features per level at 1/scale.
         channels2: features per level at 1/(2*scale).
         refine_channels: features of the full-resolution refinement (0 disables it).
+        warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
         classical_init: whether ``forward`` expects classical bidirectional flows
             (``flow01``, ``flow10``) as the initial estimate.
     """
@@ -42,9 +43,13 @@ class FrameGenerator(nn.Module):
         refine_channels: int = 8,
         classical_init: bool = False,
         init_seed: int = 0,
+        warp_mode: str = "bicubic",
     ) -> None:
         super().__init__()
+        if warp_mode not in ("bilinear", "bicubic"):
+            raise ValueError(f"warp_mode must be bilinear or bicubic, got {warp_mode!r}")
         self.classical_init = classical_init
+        self.warp_mode = warp_mode
         self.flow = OpticalFlowEstimator(scales, channels, channels2)
         self.refine: nn.Module | None = None
         if refine_channels > 0:
@@ -96,8 +101,8 @@ class FrameGenerator(nn.Module):
             ft0, ft1 = intermediate_flows(flow01, flow10, tt)
             init = torch.cat((ft0, ft1), 1)
         flow, mask_logit = self.flow(img0, img1, tt, init)
-        w0 = backward_warp(img0, flow[:, :2])
-        w1 = backward_warp(img1, flow[:, 2:])
+        w0 = backward_warp(img0, flow[:, :2], self.warp_mode)
+        w1 = backward_warp(img1, flow[:, 2:], self.warp_mode)
         m = torch.sigmoid(mask_logit)
         out = m * w0 + (1 - m) * w1
         if self.refine is not None:
