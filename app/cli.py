@@ -93,7 +93,9 @@ def _add_export(sub: Any) -> None:
 
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="speed benchmarks (tables + JSON)")
-    p.add_argument("what", choices=["init"], help="init: m23init vs torch.nn.init.orthogonal_")
+    p.add_argument("what", choices=["init", "models"],
+                   help="init: m23init vs torch.nn.init.orthogonal_; models: parameters and "
+                   "FLOPs per output pixel of every registered model")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
 
 
@@ -264,6 +266,10 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         from m23init.bench import main as bench_main
 
         return int(bench_main(rest))
+    if a.what == "models":
+        from training.costs import main as costs_main
+
+        return int(costs_main(rest))
     raise UserError(f"unknown benchmark {a.what!r}")
 
 

@@ -110,18 +110,66 @@ class OnnxInterpolator:
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, f0: np.ndarray, f1: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
-        if f0.shape != f1.shape or f0.ndim != 3 or f0.shape[2] != 3:
-            raise ValueError(f"expected two HxWx3 frames of one size, got {f0.shape}, {f1.shape}")
+        """Synthesize the frames at times ``ts`` (each in (0, 1)) between two frames.
+
+        Args:
+            f0, f1: (H, W, 3) uint8 RGB frames of one size.
+            ts: times.
+
+        Returns:
+            One (H, W, 3) uint8 RGB frame per time.
+        """
+        if f0.shape != f1.shape or f0.ndim != 3 or f0.shape[2] != 3 or f0.dtype != np.uint8:
+            raise ValueError(f"expected two HxWx3 uint8 frames of one size, got {f0.shape} "
+                             f"{f0.dtype}, {f1.shape} {f1.dtype}")
+        if not ts or not all(0.0 < float(t) < 1.0 for t in ts):
+            raise ValueError(f"times must be in (0, 1), got {list(ts)}")
+        if self.meta.get("pipeline") == "hybrid_core":
+            return self._hybrid(f0, f1, [float(t) for t in ts])
         n = len(ts)
         x = _to_nchw([f0, f1])
-        feed: dict[str, np.ndarray] = {
-            "img0": np.repeat(x[:1], n, 0), "img1": np.repeat(x[1:], n, 0),
-            "t": np.asarray(ts, dtype=np.float32).reshape(n, 1, 1, 1)}
-        if self.dis is not None:
-            from models.classical import dis_flows
+        feed = {"img0": np.repeat(x[:1], n, 0), "img1": np.repeat(x[1:], n, 0),
+                "t": np.asarray(ts, dtype=np.float32).reshape(n, 1, 1, 1)}
+        return _to_u8(self.session.run(None, feed)[0])
 
-            a, b = dis_flows(f0, f1, self.dis)
-            feed["flow01"] = np.repeat(a.transpose(2, 0, 1)[None], n, 0)
-            feed["flow10"] = np.repeat(b.transpose(2, 0, 1)[None], n, 0)
-        out = self.session.run(None, {k: feed[k] for k in self.inputs})[0]
-        return _to_u8(out)
+    def _hybrid(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
+        """Classical flow, the learned core at 1/scale, bicubic warps and the blend (OpenCV)."""
+        import cv2
+
+        from models.classical import dis_flows
+
+        h, w = f0.shape[:2]
+        scale = int(self.meta.get("core_scale", "4"))
+        hs, ws = max(1, h // scale), max(1, w // scale)
+        f01, f10 = dis_flows(f0, f1, self.dis)
+        a = f0.astype(np.float32) * (1.0 / 255.0)
+        b = f1.astype(np.float32) * (1.0 / 255.0)
+        a_l = cv2.resize(a, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        b_l = cv2.resize(b, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        f01_l = cv2.resize(f01, (ws, hs), interpolation=cv2.INTER_LINEAR) * (1.0 / scale)
+        f10_l = cv2.resize(f10, (ws, hs), interpolation=cv2.INTER_LINEAR) * (1.0 / scale)
+        n = len(ts)
+        flows_l = np.empty((n, 4, hs, ws), np.float32)
+        for k, t in enumerate(ts):
+            flows_l[k, :2] = (-(1 - t) * t * f01_l + t * t * f10_l).transpose(2, 0, 1)
+            flows_l[k, 2:] = ((1 - t) ** 2 * f01_l - t * (1 - t) * f10_l).transpose(2, 0, 1)
+        feed = {"img0": np.repeat(a_l.transpose(2, 0, 1)[None], n, 0),
+                "img1": np.repeat(b_l.transpose(2, 0, 1)[None], n, 0),
+                "flow": flows_l, "t": np.asarray(ts, np.float32).reshape(n, 1, 1, 1)}
+        core = self.session.run(None, feed)[0]
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        out = []
+        for k, t in enumerate(ts):
+            up = cv2.resize(np.ascontiguousarray(core[k].transpose(1, 2, 0)), (w, h),
+                            interpolation=cv2.INTER_LINEAR)
+            ft0 = -(1 - t) * t * f01 + t * t * f10 + up[..., 0:2] * scale
+            ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10 + up[..., 2:4] * scale
+            w0 = cv2.remap(a, gx + ft0[..., 0], gy + ft0[..., 1], cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REPLICATE)
+            w1 = cv2.remap(b, gx + ft1[..., 0], gy + ft1[..., 1], cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REPLICATE)
+            logit = np.float32(np.log((1 - t) / t)) + up[..., 4:5]
+            m = 1.0 / (1.0 + np.exp(-logit))
+            frame = w1 + m * (w0 - w1)
+            out.append(np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8))
+        return out

@@ -31,19 +31,29 @@ def weights_sha256(model: Any) -> str:
 
 
 def _wrapper(model: Any, kind: str, hybrid: bool, fp16: bool) -> Any:
+    """The module that is exported: the whole model, or only the low-resolution core of a
+    hybrid frame generator (the engine does the full-resolution part with OpenCV)."""
     import torch
+
+    from models.frame_generator import HybridCore
+
+    dt = torch.float16 if fp16 else torch.float32
+
+    class Core(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = HybridCore(model)
+
+        def forward(self, img0: Any, img1: Any, flow: Any, t: Any) -> Any:
+            return self.m(img0.to(dt), img1.to(dt), flow.to(dt), t.to(dt)).to(torch.float32)
 
     class Interp(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.m = model
 
-        def forward(self, img0: Any, img1: Any, t: Any, *flows: Any) -> Any:
-            dt = torch.float16 if fp16 else torch.float32
-            args = [img0.to(dt), img1.to(dt), t.to(dt)] + [f.to(dt) for f in flows]
-            if not hybrid:
-                args += [None, None]
-            return self.m(*args).to(torch.float32)
+        def forward(self, img0: Any, img1: Any, t: Any) -> Any:
+            return self.m(img0.to(dt), img1.to(dt), t.to(dt)).to(torch.float32)
 
     class SR(torch.nn.Module):
         def __init__(self) -> None:
@@ -51,10 +61,11 @@ def _wrapper(model: Any, kind: str, hybrid: bool, fp16: bool) -> Any:
             self.m = model
 
         def forward(self, image: Any) -> Any:
-            dt = torch.float16 if fp16 else torch.float32
             return self.m(image.to(dt)).to(torch.float32)
 
-    return Interp() if kind == "interp" else SR()
+    if kind == "sr":
+        return SR()
+    return Core() if hybrid else Interp()
 
 
 def _inputs(kind: str, hybrid: bool, b: int, h: int, w: int, seed: int) -> dict[str, Any]:
@@ -63,11 +74,10 @@ def _inputs(kind: str, hybrid: bool, b: int, h: int, w: int, seed: int) -> dict[
     g = torch.Generator().manual_seed(seed)
     if kind == "sr":
         return {"image": torch.rand(b, 3, h, w, generator=g)}
-    d = {"img0": torch.rand(b, 3, h, w, generator=g), "img1": torch.rand(b, 3, h, w, generator=g),
-         "t": torch.rand(b, 1, 1, 1, generator=g) * 0.8 + 0.1}
+    d = {"img0": torch.rand(b, 3, h, w, generator=g), "img1": torch.rand(b, 3, h, w, generator=g)}
     if hybrid:
-        d["flow01"] = torch.randn(b, 2, h, w, generator=g) * 3
-        d["flow10"] = torch.randn(b, 2, h, w, generator=g) * 3
+        d["flow"] = torch.randn(b, 4, h, w, generator=g) * 2
+    d["t"] = torch.rand(b, 1, 1, 1, generator=g) * 0.8 + 0.1
     return d
 
 
@@ -110,7 +120,12 @@ def export_onnx(
         "m23.format_version": FORMAT_VERSION,
         "m23.weights_sha256": weights_sha256(model),
         "m23.classical": json.dumps(spec.extra.get("classical")),
+        "m23.pipeline": "hybrid_core" if hybrid else "full",
     }
+    if hybrid:
+        from models.frame_generator import HybridCore
+
+        meta["m23.core_scale"] = str(HybridCore(model).scale)
     for k, v in (extra_meta or {}).items():
         meta[f"m23.{k}"] = v if isinstance(v, str) else json.dumps(v)
     ref_model = model
@@ -119,9 +134,9 @@ def export_onnx(
 
         model = copy.deepcopy(model).half()
     wrapper = _wrapper(model, kind, hybrid, fp16).eval()
-    example = _inputs(kind, hybrid, 1, 48, 64, 0)
+    example = _inputs(kind, hybrid, 1, 24, 32, 0)
     names = list(example)
-    out_name = "frame" if kind == "interp" else "upscaled"
+    out_name = "upscaled" if kind == "sr" else ("core" if hybrid else "frame")
     dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names if n != "t"}
     if "t" in names:
         dyn["t"] = {0: "batch"}

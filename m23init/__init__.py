@@ -27,10 +27,13 @@ from m23init.spectrum import (
 )
 
 if TYPE_CHECKING:
+    from m23init.jax_init import m23_jax
+    from m23init.keras_init import M23Keras
     from m23init.torch_init import CONV_MODES, apply_m23_init, init_model, m23_, stable_seed
 
 __all__ = [
     "CONV_MODES",
+    "M23Keras",
     "SCALES",
     "apply_m23_init",
     "calculate_gain",
@@ -40,6 +43,7 @@ __all__ = [
     "init_model",
     "m23_",
     "m23_eigenvalues",
+    "m23_jax",
     "mgi_init_stable",
     "scaled_spectrum",
     "stable_seed",
@@ -47,11 +51,19 @@ __all__ = [
 ]
 
 _TORCH_NAMES = frozenset({"CONV_MODES", "apply_m23_init", "init_model", "m23_", "stable_seed"})
+_JAX_NAMES = frozenset({"m23_jax"})
+_KERAS_NAMES = frozenset({"M23Keras"})
 
 
 def __getattr__(name: str) -> Any:
-    """Imports the PyTorch helpers on first access."""
+    """Imports the PyTorch, JAX or Keras helpers on first access."""
     if name in _TORCH_NAMES:
         module = importlib.import_module("m23init.torch_init")
+        return getattr(module, name)
+    if name in _JAX_NAMES:
+        module = importlib.import_module("m23init.jax_init")
+        return getattr(module, name)
+    if name in _KERAS_NAMES:
+        module = importlib.import_module("m23init.keras_init")
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from models.warp import backward_warp
 
-__all__ = ["FlowBlock", "OpticalFlowEstimator"]
+__all__ = ["FlowBlock", "OpticalFlowEstimator", "level_size"]
 
 # Input normalization: flows (in pixels of the level) and mask logits to roughly unit range.
 FLOW_NORM = 1.0 / 8.0
@@ -37,6 +37,27 @@ class FlowBlock(nn.Module):
         self.dec = _conv(channels, channels)
         self.head = nn.Conv2d(channels, 5, 3, 1, 1)
 
+    def core(self, i0: Tensor, i1: Tensor, flow: Tensor, mask: Tensor, t: Tensor) -> Tensor:
+        """The learned part, entirely at this level's resolution (h, w).
+
+        Args:
+            i0, i1: (B, 3, h, w) frames in [0, 1], downscaled.
+            flow: (B, 4, h, w) current flow_t0, flow_t1 in pixels of this resolution.
+            mask: (B, 1, h, w) current fusion logit.
+            t: (B, 1, 1, 1) time.
+
+        Returns:
+            (B, 5, h, w): residuals of the two flows (pixels of this resolution) and of the mask.
+        """
+        hs, ws = i0.shape[2:]
+        w0 = backward_warp(i0, flow[:, :2])
+        w1 = backward_warp(i1, flow[:, 2:])
+        tt = t.expand(-1, 1, hs, ws)
+        x = self.enc(torch.cat((i0, i1, w0, w1, flow * FLOW_NORM, mask * MASK_NORM, tt), 1))
+        y = self.mid(self.down(x))
+        y = F.interpolate(self.up(y), size=(hs, ws), mode="bilinear", align_corners=False)
+        return self.head(self.dec(x + y))
+
     def forward(
         self, img0: Tensor, img1: Tensor, flow: Tensor, mask: Tensor, t: Tensor
     ) -> tuple[Tensor, Tensor]:
@@ -52,23 +73,20 @@ class FlowBlock(nn.Module):
             flow (B, 4, H, W) and mask logit (B, 1, H, W), refined, at full resolution.
         """
         h, w = img0.shape[2:]
-        hs, ws = max(1, h // self.scale), max(1, w // self.scale)
+        size = level_size(h, w, self.scale)
 
         def down(x: Tensor) -> Tensor:
-            return F.interpolate(x, size=(hs, ws), mode="bilinear", align_corners=False)
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
-        i0, i1 = down(img0), down(img1)
-        fl = down(flow) / self.scale
-        ms = down(mask)
-        w0 = backward_warp(i0, fl[:, :2])
-        w1 = backward_warp(i1, fl[:, 2:])
-        tt = t.expand(-1, 1, hs, ws)
-        x = self.enc(torch.cat((i0, i1, w0, w1, fl * FLOW_NORM, ms * MASK_NORM, tt), 1))
-        y = self.mid(self.down(x))
-        y = F.interpolate(self.up(y), size=(hs, ws), mode="bilinear", align_corners=False)
-        out = self.head(self.dec(x + y))
+        out = self.core(down(img0), down(img1), down(flow) / self.scale, down(mask), t)
         up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         return flow + up[:, :4] * self.scale, mask + up[:, 4:5]
+
+
+def level_size(h: int, w: int, scale: int) -> tuple[int, int]:
+    """The (height, width) of a pyramid level: the frame size divided by ``scale`` (rounded
+    down; the models' minimum size keeps it at least 1)."""
+    return h // scale, w // scale
 
 
 class OpticalFlowEstimator(nn.Module):

@@ -12,7 +12,7 @@ from models.flow import OpticalFlowEstimator
 from models.registry import SizeRequirements, register_model
 from models.warp import as_time_tensor, backward_warp, intermediate_flows
 
-__all__ = ["FrameGenerator", "interp_hybrid", "interp_hybrid_tiny", "interp_neural"]
+__all__ = ["FrameGenerator", "HybridCore", "interp_hybrid", "interp_hybrid_tiny", "interp_neural"]
 
 LEAKY_GAIN = math.sqrt(2.0 / (1 + 0.1**2))
 HEAD_GAIN = 0.01
@@ -110,18 +110,45 @@ class FrameGenerator(nn.Module):
         return out.clamp(0.0, 1.0)
 
 
+class HybridCore(nn.Module):
+    """The learned part of a single-level hybrid model, for deployment.
+
+    Everything at full resolution (classical flow, up/down-scaling, bicubic warps, blending) is
+    done by the engine with OpenCV, which is several times faster on a CPU than ONNX Runtime's
+    GridSample; this module holds only what runs at 1/scale.
+
+    Inputs: img0, img1 (B, 3, h, w) in [0, 1] and flow (B, 4, h, w) (flow_t0, flow_t1 in pixels
+    of this resolution), all bilinearly downscaled from full resolution to
+    ``models.flow.level_size(H, W, scale)``; t (B, 1, 1, 1).
+    Output: (B, 5, h, w) residuals of the flows (pixels of this resolution) and of the mask logit,
+    whose starting value is log((1 - t) / t).
+    """
+
+    def __init__(self, generator: FrameGenerator) -> None:
+        super().__init__()
+        if not generator.classical_init or len(generator.flow.blocks) != 1:
+            raise ValueError("HybridCore needs a hybrid FrameGenerator with one pyramid level")
+        self.block = generator.flow.blocks[0]
+        self.scale = self.block.scale
+
+    def forward(self, img0: Tensor, img1: Tensor, flow: Tensor, t: Tensor) -> Tensor:
+        mask = torch.log((1 - t) / t).expand(-1, 1, img0.shape[2], img0.shape[3])
+        return self.block.core(img0, img1, flow, mask, t)
+
+
 _SIZE = SizeRequirements(minimum=16, multiple_of=1)
 
 
 @register_model(
     "interp_hybrid", kind="interp", size=_SIZE, fp16=True,
-    description="DIS flow (ultrafast, finest scale 1) refined at 1/4 and 1/8, learned mask",
+    description="DIS flow (ultrafast, finest scale 1), learned correction and mask at 1/4 and "
+    "1/8, bicubic warps",
     classical={"preset": "ultrafast", "finest_scale": 1, "flow_scale": 1.0},
 )
 def interp_hybrid(**kwargs: Any) -> FrameGenerator:
     """The CPU default: classical flow plus a learned correction, mask and refinement."""
     return FrameGenerator(
-        scales=(4,), channels=(32,), channels2=(48,), refine_channels=0, classical_init=True,
+        scales=(4,), channels=(16,), channels2=(32,), refine_channels=0, classical_init=True,
         **kwargs,
     )
 

@@ -24,10 +24,12 @@ def backward_warp(img: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     b, _, h, w = flow.shape
     xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
     ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
-    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    # Pixel centres in grid_sample's align_corners=False convention; no Python arithmetic on
+    # sizes, so an ONNX export stays valid for every height and width.
+    gx = (2.0 * (xs + flow[:, 0]) + 1.0) / w - 1.0
+    gy = (2.0 * (ys + flow[:, 1]) + 1.0) / h - 1.0
     grid = torch.stack((gx, gy), dim=3)
-    return F.grid_sample(img, grid, mode=mode, padding_mode="border", align_corners=True)
+    return F.grid_sample(img, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
 def intermediate_flows(flow01: Tensor, flow10: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:

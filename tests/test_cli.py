@@ -47,3 +47,19 @@ def test_unavailable_command_says_so() -> None:
                          text=True)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_bench_commands_write_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from app.cli import main
+    from training.costs import model_costs
+
+    out = tmp_path / "init.json"
+    assert main(["bench", "init", "--sizes", "32", "64", "--repeats", "1", "--json",
+                 str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["size"] for r in rows] == [32, 64]
+    assert all(r["m23_ms"] > 0 and r["orthogonal_ms"] > 0 for r in rows)
+    cost = model_costs("interp_hybrid_tiny", 64, 64)
+    assert cost["params"] > 1000 and cost["flops_per_output_px"] > 100

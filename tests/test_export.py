@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from app.cli import main
 from tests.conftest import REPO, textured
@@ -55,6 +56,30 @@ def test_onnx_engine_matches_pytorch(tiny_onnx: Path) -> None:
     for a, b in zip(onnx_out, torch_out, strict=True):
         assert a.shape == (45, 67, 3) and a.dtype == np.uint8
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural"])
+def test_engine_matches_pytorch_with_motion(arch: str, tmp_path: Path) -> None:
+    """The engine's OpenCV glue (hybrid) or the whole graph (neural) against the torch model."""
+    from app.export import export_onnx
+    from app.engines import OnnxInterpolator
+    from models.registry import get_model
+    from training.inference import TorchInterpolator
+    from training.tasks import classical_config
+
+    model = get_model(arch, init_seed=1)
+    with torch.no_grad():  # make the learned part matter
+        for name, p in model.named_parameters():
+            if "head" in name:
+                p.mul_(30.0)
+    export_onnx(model, arch, tmp_path / "m.onnx")
+    f0 = textured(61, 83, seed=4)
+    f1 = np.roll(f0, (2, 5), axis=(0, 1))
+    ours = OnnxInterpolator(tmp_path / "m.onnx", provider="cpu")(f0, f1, [0.3, 0.5])
+    ref = TorchInterpolator(model, classical_config(arch))(f0, f1, [0.3, 0.5])
+    for a, b in zip(ours, ref, strict=True):
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.mean() < 0.3 and diff.max() <= 6, (diff.mean(), diff.max())
 
 
 def test_onnx_engine_runs_without_torch(tiny_onnx: Path) -> None:

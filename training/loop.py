@@ -202,6 +202,13 @@ def train(cfg: TrainConfig, task: Task, progress: bool = True) -> dict[str, Any]
     t_log = time.monotonic()
     running, n_running, log_step0 = 0.0, 0, state["step"]
     batches = _batches(loader, sampler)
+    if di.main and state["step"] == 0 and not state["val"]:
+        # The starting point is a candidate too (a hybrid model starts at its classical method).
+        val0 = validate(task, model, device)
+        state["val"].append([0, val0])
+        state["best_val_psnr"] = val0
+        checkpoint("best")
+        log.info("step 0 val PSNR %.3f dB", val0)
     model.train()
     try:
         while state["step"] < cfg.steps:
