@@ -14,9 +14,10 @@ Kernel layouts (those of Flax and ``jax.lax.conv_general_dilated`` with ``"HWIO"
 * dense ``(in, out)``: ``y = x @ kernel``, so the forward matrix is ``kernel.T``;
 * convolution ``(*k, in / groups, out)`` (HWIO for 2-D, also 1-D and 3-D), the layout of Flax's
   ``Conv`` (``feature_group_count=groups``) and ``ConvTranspose`` (``transpose_kernel=False``);
-* with ``transposed=True``, ``(*k, out, in)``, the layout of a transposed-convolution kernel that
-  stores the output channels first (Flax ``ConvTranspose(transpose_kernel=True)``, Keras
-  ``Conv*Transpose``).
+* with ``transposed=True``, ``(*k, out / groups, in)``, the layout of a transposed-convolution
+  kernel that stores the output channels first (Flax ``ConvTranspose(transpose_kernel=True)``,
+  Keras ``Conv*Transpose``; with groups, group ``g`` maps input block ``g`` of the last axis to
+  output block ``g``, as PyTorch's ``ConvTranspose`` weight ``(in, out / groups, *k)``).
 
 The numbers are those of :func:`m23init.m23_` (PyTorch) and :func:`m23init.mgi_init_stable`
 (NumPy): per group, the forward matrix ``(out / groups, in / groups * prod(k))`` (``"flatten"``)
@@ -24,15 +25,18 @@ or the centre-tap matrix ``(out / groups, in / groups)`` (``"delta"``, zeros els
 ``Q B Q^T`` if square (its eigenvalues are the tiled M23 spectrum) and ``U S V^T`` otherwise (its
 singular values are their moduli), scaled by ``scale`` (``"norm"``: ``sum(s**2) = gain**2 *
 in / groups``; ``"literal"``: spectral radius ``gain * sqrt(2 / columns)``). The spectrum comes
-from the NumPy core (computed once per shape at trace time); the Haar bases are drawn from the
-``key`` with ``jax.random`` and ``jnp.linalg.qr``, so the weight is a function of the key (the
-same for the same key, different across keys), is built on JAX's default device and can be
-traced under ``jax.jit``. The bases differ from those of the PyTorch and NumPy builders (other
-random number generators); the spectrum is the same.
+from the NumPy core; the Haar bases are drawn from the ``key`` with ``jax.random`` and
+``jnp.linalg.qr`` (products at ``Precision.HIGHEST``, so GPUs and TPUs keep the spectrum to
+float32 accuracy), so the weight is a function of the key (the same for the same key, different
+across keys) and is built on JAX's default device. The construction is one jitted function,
+compiled once per kernel layout, mode and dtype; ``init`` can itself be traced under
+``jax.jit``. The bases differ from those of the PyTorch and NumPy builders (other random number
+generators); the spectrum is the same.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -67,7 +71,6 @@ class _Layout(NamedTuple):
     rows: int  # out / groups
     in_g: int  # in / groups
     cols: int  # in_g * prod(kernel) for "flatten", in_g for "delta"
-    fan_in: int  # what the scale refers to
 
 
 def _check_conv_mode(conv_mode: object) -> str:
@@ -82,8 +85,8 @@ def _check_groups(groups: object) -> int:
     return int(groups)
 
 
-def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str, scale: str) -> _Layout:
-    """Splits ``(*k, in / groups, out)`` (or ``(*k, out, in)`` if transposed) into groups.
+def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str) -> _Layout:
+    """Splits ``(*k, in / groups, out)`` (or ``(*k, out / groups, in)`` if transposed) into groups.
 
     Raises:
         ValueError: on a shape that is not at least two positive integers, or whose grouped
@@ -101,8 +104,7 @@ def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str, sca
         raise ValueError(f"groups ({groups}) must divide the last dimension of shape {shape!r}")
     rows, in_g = (second, last // groups) if transposed else (last // groups, second)
     cols = in_g * math.prod(kernel) if conv_mode == "flatten" else in_g
-    fan_in = cols if scale == "literal" else in_g
-    return _Layout(tuple(kernel), groups, rows, in_g, cols, fan_in)
+    return _Layout(tuple(kernel), groups, rows, in_g, cols)
 
 
 def _haar(gaussian: jax.Array) -> jax.Array:
@@ -115,36 +117,37 @@ def _haar(gaussian: jax.Array) -> jax.Array:
     return q * signs[..., None, :]
 
 
-def _matrices(key: jax.Array, layout: _Layout, values: np.ndarray, dtype: Any) -> jax.Array:
+def _matrices(key: jax.Array, layout: _Layout, spectrum: jax.Array, dtype: Any) -> jax.Array:
     """The ``groups`` forward matrices, ``(groups, rows, cols)`` in ``dtype``.
 
-    Square: ``Q B Q^T`` with ``B`` the 2 x 2 blocks of ``values`` (computed as the column pairs of
-    ``Q`` mixed by the blocks, then one product). Otherwise ``U diag(|values|) V^T``. One
-    Gaussian draw from ``key`` holds all bases.
+    ``spectrum`` is ``(k, 3)``: real part, imaginary part and modulus of the tiled, scaled
+    values (:func:`m23init.matrix.scaled_spectrum`), ``k = min(rows, cols)``. Square:
+    ``Q B Q^T`` with ``B`` the 2 x 2 blocks (computed as the column pairs of ``Q`` mixed by the
+    blocks, then one product). Otherwise ``U diag(moduli) V^T``. One Gaussian draw from ``key``
+    holds all bases.
     """
     groups, rows, cols = layout.groups, layout.rows, layout.cols
     k = min(rows, cols)
+    spectrum = spectrum.astype(dtype)
     if rows == cols:
         q = _haar(jax.random.normal(key, (groups, k, k), dtype))
         pairs = k // 2
-        re = jnp.asarray(values[0 : 2 * pairs : 2].real, dtype)
-        im = jnp.asarray(values[0 : 2 * pairs : 2].imag, dtype)
+        re, im = spectrum[0 : 2 * pairs : 2, 0], spectrum[0 : 2 * pairs : 2, 1]
         q_even, q_odd = q[..., 0 : 2 * pairs : 2], q[..., 1 : 2 * pairs : 2]
         mixed = jnp.stack([q_even * re + q_odd * im, q_odd * re - q_even * im], axis=-1)
         mixed = mixed.reshape(groups, k, 2 * pairs)
-        if k % 2:
-            mixed = jnp.concatenate([mixed, q[..., -1:] * float(values[-1].real)], axis=-1)
+        if k % 2:  # the real last entry
+            mixed = jnp.concatenate([mixed, q[..., -1:] * spectrum[-1, 0]], axis=-1)
         return jnp.matmul(mixed, jnp.swapaxes(q, -1, -2), precision=_HIGHEST)
     gaussian = jax.random.normal(key, (groups, rows + cols, k), dtype)
     u, v = _haar(gaussian[:, :rows]), _haar(gaussian[:, rows:])
-    s = jnp.asarray(np.abs(values), dtype)
-    return jnp.matmul(u * s, jnp.swapaxes(v, -1, -2), precision=_HIGHEST)
+    return jnp.matmul(u * spectrum[:, 2], jnp.swapaxes(v, -1, -2), precision=_HIGHEST)
 
 
 def _to_kernel(
     matrices: jax.Array, layout: _Layout, *, conv_mode: str, transposed: bool
 ) -> jax.Array:
-    """``(groups, rows, cols)`` matrices to the kernel ``(*k, in_g, out)`` or ``(*k, out, in)``.
+    """``(groups, rows, cols)`` matrices to the kernel ``(*k, in_g, out)`` or ``(*k, rows, in)``.
 
     The columns of a ``"flatten"`` matrix are ordered ``(in_g, *k)``; a ``"delta"`` matrix goes to
     the centre tap ``k // 2`` of every spatial axis, zeros elsewhere.
@@ -158,9 +161,29 @@ def _to_kernel(
         widths = [(0, 0)] * 3 + [(size // 2, size - size // 2 - 1) for size in kernel]
         blocks = jnp.pad(blocks, widths)
     spatial = tuple(range(3, 3 + nk))
-    if transposed:  # (*k, rows, groups, in_g) -> (*k, out, in)
+    if transposed:  # (*k, rows, groups, in_g) -> (*k, rows, in)
         return jnp.transpose(blocks, (*spatial, 1, 0, 2)).reshape(*kernel, rows, groups * in_g)
     return jnp.transpose(blocks, (*spatial, 2, 0, 1)).reshape(*kernel, in_g, groups * rows)
+
+
+@functools.partial(jax.jit, static_argnames=("layout", "conv_mode", "transposed", "dtype"))
+def _kernel(
+    key: jax.Array,
+    spectrum: jax.Array,
+    *,
+    layout: _Layout,
+    conv_mode: str,
+    transposed: bool,
+    dtype: Any,
+) -> jax.Array:
+    """The kernel, compiled once per layout, mode and dtype (JAX's jit cache).
+
+    Built in float32 (float64 for float64) and cast to ``dtype``.
+    """
+    compute = jnp.promote_types(dtype, jnp.float32)
+    matrices = _matrices(key, layout, spectrum, compute)
+    weight = _to_kernel(matrices, layout, conv_mode=conv_mode, transposed=transposed)
+    return weight.astype(dtype)
 
 
 def m23_jax(
@@ -184,16 +207,16 @@ def m23_jax(
         root_index: which root of the Elkies polynomial to use, 0 to 3.
         groups: number of groups (Flax ``feature_group_count``); the last axis is split into
             ``groups`` blocks, each with its own basis.
-        transposed: the kernel is ``(*k, out, in)`` instead of ``(*k, in / groups, out)``.
+        transposed: the kernel is ``(*k, out / groups, in)`` instead of ``(*k, in / groups, out)``.
         dtype: the default dtype of the weights (``None``: JAX's default float, float32 unless
             ``jax_enable_x64``).
 
     Returns:
         ``init(key, shape, dtype=None, out_sharding=None) -> Array``: ``key`` a JAX PRNG key,
-        ``shape`` ``(in, out)``, ``(*k, in / groups, out)`` or (transposed) ``(*k, out, in)``, a
-        real floating ``dtype`` (float16 and bfloat16 are built in float32 and rounded). Traceable
-        under ``jax.jit`` with ``shape`` and ``dtype`` static. ``out_sharding`` is not supported
-        (as in ``jax.nn.initializers.orthogonal``).
+        ``shape`` ``(in, out)``, ``(*k, in / groups, out)`` or (transposed)
+        ``(*k, out / groups, in)``, a real floating ``dtype`` (float16 and bfloat16 are built in
+        float32 and rounded). Traceable under ``jax.jit`` with ``shape`` and ``dtype`` static.
+        ``out_sharding`` is not supported (as in ``jax.nn.initializers.orthogonal``).
 
     Raises:
         ValueError: on a bad ``scale``, ``gain``, ``conv_mode``, ``root_index`` or ``groups``
@@ -224,15 +247,18 @@ def m23_jax(
             groups=groups,
             transposed=transposed,
             conv_mode=conv_mode,
-            scale=scale,
         )
         k = min(layout.rows, layout.cols)
-        values = scaled_spectrum(
-            k, fan_in=layout.fan_in, scale=scale, gain=gain, root_index=root_index
+        fan_in = layout.cols if scale == "literal" else layout.in_g
+        values = scaled_spectrum(k, fan_in=fan_in, scale=scale, gain=gain, root_index=root_index)
+        spectrum = np.stack([values.real, values.imag, np.abs(values)], axis=-1)  # (k, 3)
+        return _kernel(
+            key,
+            spectrum,
+            layout=layout,
+            conv_mode=conv_mode,
+            transposed=transposed,
+            dtype=dtype,
         )
-        compute = jnp.promote_types(dtype, jnp.float32)
-        matrices = _matrices(key, layout, values, compute)
-        weight = _to_kernel(matrices, layout, conv_mode=conv_mode, transposed=transposed)
-        return weight.astype(dtype)
 
     return init

@@ -13,7 +13,7 @@ backend's device::
 
 Kernel layouts (those of Keras): ``Dense`` ``(in, out)``; ``Conv1D/2D/3D`` ``(*k, in / groups,
 filters)`` (pass the layer's ``groups``); ``Conv1D/2D/3DTranspose`` ``(*k, filters, in)`` (pass
-``transposed=True``).
+``transposed=True``; with ``groups``, ``(*k, filters / groups, in)``, split along ``in``).
 
 The numbers are those of :func:`m23init.m23_` (PyTorch) and :func:`m23init.m23_jax`: per group,
 the forward matrix ``(out / groups, in / groups * prod(k))`` (``"flatten"``) or the centre-tap
@@ -31,6 +31,7 @@ reproducible), and a ``keras.random.SeedGenerator`` gives new bases at every cal
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
 import random
@@ -46,9 +47,14 @@ try:
     import keras
     from keras import ops
 except ImportError as exc:  # pragma: no cover - depends on the environment
+    if importlib.util.find_spec("keras") is None:
+        raise ImportError(
+            "m23init's Keras initializer needs Keras 3: pip install 'm23-spectrum[keras]' "
+            "(or pip install keras, and a backend: torch, jax or tensorflow)"
+        ) from exc
     raise ImportError(
-        "m23init's Keras initializer needs Keras 3: pip install 'm23-spectrum[keras]' "
-        "(or pip install keras, and a backend: tensorflow, jax or torch)"
+        f"Keras is installed but could not import its backend ({exc}); set KERAS_BACKEND to an "
+        "installed backend (torch, jax or tensorflow) before keras is imported"
     ) from exc
 
 __all__ = ["CONV_MODES", "M23Keras"]
@@ -65,7 +71,6 @@ class _Layout(NamedTuple):
     rows: int  # out / groups
     in_g: int  # in / groups
     cols: int  # in_g * prod(kernel) for "flatten", in_g for "delta"
-    fan_in: int  # what the scale refers to
 
 
 def _check_conv_mode(conv_mode: object) -> str:
@@ -80,8 +85,8 @@ def _check_groups(groups: object) -> int:
     return int(groups)
 
 
-def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str, scale: str) -> _Layout:
-    """Splits ``(*k, in / groups, out)`` (or ``(*k, out, in)`` if transposed) into groups.
+def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str) -> _Layout:
+    """Splits ``(*k, in / groups, out)`` (or ``(*k, out / groups, in)`` if transposed) into groups.
 
     Raises:
         ValueError: on a shape that is not at least two positive integers, or whose grouped
@@ -99,8 +104,7 @@ def _layout(shape: object, *, groups: int, transposed: bool, conv_mode: str, sca
         raise ValueError(f"groups ({groups}) must divide the last dimension of shape {shape!r}")
     rows, in_g = (second, last // groups) if transposed else (last // groups, second)
     cols = in_g * math.prod(kernel) if conv_mode == "flatten" else in_g
-    fan_in = cols if scale == "literal" else in_g
-    return _Layout(tuple(kernel), groups, rows, in_g, cols, fan_in)
+    return _Layout(tuple(kernel), groups, rows, in_g, cols)
 
 
 def _haar(gaussian: Any) -> Any:
@@ -133,15 +137,15 @@ def _matrices(gaussian_seed: Any, layout: _Layout, values: np.ndarray, dtype: st
         mixed = ops.reshape(mixed, (groups, k, 2 * pairs))
         if k % 2:
             mixed = ops.concatenate([mixed, q[..., -1:] * float(values[-1].real)], axis=-1)
-        return ops.matmul(mixed, ops.swapaxes(q, -1, -2))
+        return ops.einsum("gik,gjk->gij", mixed, q)  # ops.matmul would give float32 for float64
     gaussian = keras.random.normal((groups, rows + cols, k), dtype=dtype, seed=gaussian_seed)
     u, v = _haar(gaussian[:, :rows]), _haar(gaussian[:, rows:])
     s = ops.convert_to_tensor(np.abs(values), dtype=dtype)
-    return ops.matmul(u * s, ops.swapaxes(v, -1, -2))
+    return ops.einsum("gik,gjk->gij", u * s, v)
 
 
 def _to_kernel(matrices: Any, layout: _Layout, *, conv_mode: str, transposed: bool) -> Any:
-    """``(groups, rows, cols)`` matrices to the kernel ``(*k, in_g, out)`` or ``(*k, out, in)``.
+    """``(groups, rows, cols)`` matrices to the kernel ``(*k, in_g, out)`` or ``(*k, rows, in)``.
 
     The columns of a ``"flatten"`` matrix are ordered ``(in_g, *k)``; a ``"delta"`` matrix goes to
     the centre tap ``k // 2`` of every spatial axis, zeros elsewhere.
@@ -155,7 +159,7 @@ def _to_kernel(matrices: Any, layout: _Layout, *, conv_mode: str, transposed: bo
         widths = [(0, 0)] * 3 + [(size // 2, size - size // 2 - 1) for size in kernel]
         blocks = ops.pad(blocks, widths)
     spatial = tuple(range(3, 3 + nk))
-    if transposed:  # (*k, rows, groups, in_g) -> (*k, out, in)
+    if transposed:  # (*k, rows, groups, in_g) -> (*k, rows, in)
         blocks = ops.transpose(blocks, (*spatial, 1, 0, 2))
         return ops.reshape(blocks, (*kernel, rows, groups * in_g))
     blocks = ops.transpose(blocks, (*spatial, 2, 0, 1))
@@ -175,12 +179,12 @@ class M23Keras(keras.initializers.Initializer):
         root_index: which root of the Elkies polynomial to use, 0 to 3.
         groups: the layer's ``groups``; the last axis is split into ``groups`` blocks, each with
             its own basis.
-        transposed: the kernel is ``(*k, filters, in)`` (Keras ``Conv*Transpose``).
+        transposed: the kernel is ``(*k, filters / groups, in)`` (Keras ``Conv*Transpose``).
         seed: an int, ``None`` or a ``keras.random.SeedGenerator``, as for Keras's random
             initializers (see the module docstring).
 
     Calling it with ``shape`` ``(in, out)``, ``(*k, in / groups, out)`` or (transposed)
-    ``(*k, out, in)`` and a real floating ``dtype`` (``None``: ``keras.backend.floatx()``;
+    ``(*k, out / groups, in)`` and a real floating ``dtype`` (``None``: ``keras.backend.floatx()``;
     float16 and bfloat16 are built in float32 and cast) returns a backend tensor of that shape
     and dtype.
 
@@ -234,11 +238,11 @@ class M23Keras(keras.initializers.Initializer):
             groups=self.groups,
             transposed=self.transposed,
             conv_mode=self.conv_mode,
-            scale=self.scale,
         )
         k = min(layout.rows, layout.cols)
+        fan_in = layout.cols if self.scale == "literal" else layout.in_g
         values = scaled_spectrum(
-            k, fan_in=layout.fan_in, scale=self.scale, gain=self.gain, root_index=self.root_index
+            k, fan_in=fan_in, scale=self.scale, gain=self.gain, root_index=self.root_index
         )
         compute = "float64" if dtype == "float64" else "float32"
         matrices = _matrices(self.seed, layout, values, compute)

@@ -61,8 +61,8 @@ def test_onnx_engine_matches_pytorch(tiny_onnx: Path) -> None:
 @pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural"])
 def test_engine_matches_pytorch_with_motion(arch: str, tmp_path: Path) -> None:
     """The engine's OpenCV glue (hybrid) or the whole graph (neural) against the torch model."""
-    from app.export import export_onnx
     from app.engines import OnnxInterpolator
+    from app.export import export_onnx
     from models.registry import get_model
     from training.inference import TorchInterpolator
     from training.tasks import classical_config

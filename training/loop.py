@@ -12,6 +12,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -89,6 +91,20 @@ def dist_info() -> DistInfo:
     """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
     return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                     int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM stop training like Ctrl-C (a checkpoint is saved). Background jobs started
+    from a non-interactive shell ignore SIGINT, so SIGTERM is the way to stop them cleanly.
+
+    Returns the previous handler, or None when not in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -202,6 +218,7 @@ def train(cfg: TrainConfig, task: Task, progress: bool = True) -> dict[str, Any]
     t_log = time.monotonic()
     running, n_running, log_step0 = 0.0, 0, state["step"]
     batches = _batches(loader, sampler)
+    previous_handler = _stop_on_sigterm()
     if di.main and state["step"] == 0 and not state["val"]:
         # The starting point is a candidate too (a hybrid model starts at its classical method).
         val0 = validate(task, model, device)
@@ -259,6 +276,8 @@ def train(cfg: TrainConfig, task: Task, progress: bool = True) -> dict[str, Any]
     except KeyboardInterrupt:
         log.warning("interrupted at step %d; saving a checkpoint", state["step"])
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         checkpoint()
         if pbar is not None:
             pbar.close()
