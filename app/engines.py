@@ -107,6 +107,7 @@ class OnnxInterpolator:
         classical = json.loads(self.meta.get("classical", "null"))
         self.dis = DISConfig(**classical) if classical else None
         self.provider = self.session.get_providers()[0]
+        self._grid_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, f0: np.ndarray, f1: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
@@ -132,6 +133,13 @@ class OnnxInterpolator:
                 "t": np.asarray(ts, dtype=np.float32).reshape(n, 1, 1, 1)}
         return _to_u8(self.session.run(None, feed)[0])
 
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coordinates (x, y) of an (h, w) frame, kept for the last size seen."""
+        if self._grid_cache is None or self._grid_cache[0].shape != (h, w):
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid_cache = (gx, gy)
+        return self._grid_cache
+
     def _hybrid(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
         """Classical flow, the learned core at 1/scale, bicubic warps and the blend (OpenCV)."""
         import cv2
@@ -142,10 +150,9 @@ class OnnxInterpolator:
         scale = int(self.meta.get("core_scale", "4"))
         hs, ws = max(1, h // scale), max(1, w // scale)
         f01, f10 = dis_flows(f0, f1, self.dis)
-        a = f0.astype(np.float32) * (1.0 / 255.0)
-        b = f1.astype(np.float32) * (1.0 / 255.0)
-        a_l = cv2.resize(a, (ws, hs), interpolation=cv2.INTER_LINEAR)
-        b_l = cv2.resize(b, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        inv = 1.0 / 255.0
+        a_l = cv2.resize(f0, (ws, hs), interpolation=cv2.INTER_LINEAR_EXACT).astype(np.float32)
+        b_l = cv2.resize(f1, (ws, hs), interpolation=cv2.INTER_LINEAR_EXACT).astype(np.float32)
         f01_l = cv2.resize(f01, (ws, hs), interpolation=cv2.INTER_LINEAR) * (1.0 / scale)
         f10_l = cv2.resize(f10, (ws, hs), interpolation=cv2.INTER_LINEAR) * (1.0 / scale)
         n = len(ts)
@@ -153,23 +160,22 @@ class OnnxInterpolator:
         for k, t in enumerate(ts):
             flows_l[k, :2] = (-(1 - t) * t * f01_l + t * t * f10_l).transpose(2, 0, 1)
             flows_l[k, 2:] = ((1 - t) ** 2 * f01_l - t * (1 - t) * f10_l).transpose(2, 0, 1)
-        feed = {"img0": np.repeat(a_l.transpose(2, 0, 1)[None], n, 0),
-                "img1": np.repeat(b_l.transpose(2, 0, 1)[None], n, 0),
+        feed = {"img0": np.repeat(a_l.transpose(2, 0, 1)[None] * inv, n, 0),
+                "img1": np.repeat(b_l.transpose(2, 0, 1)[None] * inv, n, 0),
                 "flow": flows_l, "t": np.asarray(ts, np.float32).reshape(n, 1, 1, 1)}
         core = self.session.run(None, feed)[0]
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = self._grid(h, w)
+        # Maps for the warps: p + flow_t(p), from the classical flows and the learned residual.
+        g2 = np.dstack((gx, gy))
         out = []
         for k, t in enumerate(ts):
             up = cv2.resize(np.ascontiguousarray(core[k].transpose(1, 2, 0)), (w, h),
                             interpolation=cv2.INTER_LINEAR)
-            ft0 = -(1 - t) * t * f01 + t * t * f10 + up[..., 0:2] * scale
-            ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10 + up[..., 2:4] * scale
-            w0 = cv2.remap(a, gx + ft0[..., 0], gy + ft0[..., 1], cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REPLICATE)
-            w1 = cv2.remap(b, gx + ft1[..., 0], gy + ft1[..., 1], cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REPLICATE)
-            logit = np.float32(np.log((1 - t) / t)) + up[..., 4:5]
-            m = 1.0 / (1.0 + np.exp(-logit))
-            frame = w1 + m * (w0 - w1)
-            out.append(np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8))
+            map0 = g2 + (-(1 - t) * t) * f01 + (t * t) * f10 + up[..., 0:2] * scale
+            map1 = g2 + ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10 + up[..., 2:4] * scale
+            w0 = cv2.remap(f0, map0, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            w1 = cv2.remap(f1, map1, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            logit = up[..., 4] + np.float32(np.log((1 - t) / t))
+            m0 = 1.0 / (1.0 + np.exp(-logit))
+            out.append(cv2.blendLinear(w0, w1, m0, 1.0 - m0))
         return out

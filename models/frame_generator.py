@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.flow import OpticalFlowEstimator
+from models.flow import FlowBlock, OpticalFlowEstimator
 from models.registry import SizeRequirements, register_model
 from models.warp import as_time_tensor, backward_warp, intermediate_flows
 
@@ -128,8 +128,10 @@ class HybridCore(nn.Module):
         super().__init__()
         if not generator.classical_init or len(generator.flow.blocks) != 1:
             raise ValueError("HybridCore needs a hybrid FrameGenerator with one pyramid level")
-        self.block = generator.flow.blocks[0]
-        self.scale = self.block.scale
+        block = generator.flow.blocks[0]
+        assert isinstance(block, FlowBlock)
+        self.block: FlowBlock = block
+        self.scale: int = block.scale
 
     def forward(self, img0: Tensor, img1: Tensor, flow: Tensor, t: Tensor) -> Tensor:
         mask = torch.log((1 - t) / t).expand(-1, 1, img0.shape[2], img0.shape[3])
