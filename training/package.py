@@ -73,7 +73,7 @@ def package_model(
     metrics = {}
     for r in reports or []:
         rep = json.loads(Path(r).read_text())
-        key = f"{rep.get('set', r.stem)}_x{rep.get('factor', 2)}"
+        key = f"{rep.get('set', r.stem)}_x{rep.get('factor', rep.get('scale', 2))}"
         metrics[key] = {"n": rep.get("n"), "results": rep.get("results")}
     cfg = state.get("config", {})
     sidecar = {
