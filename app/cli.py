@@ -93,9 +93,10 @@ def _add_export(sub: Any) -> None:
 
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="speed benchmarks (tables + JSON)")
-    p.add_argument("what", choices=["init", "models"],
+    p.add_argument("what", choices=["init", "models", "sr"],
                    help="init: m23init vs torch.nn.init.orthogonal_; models: parameters and "
-                   "FLOPs per output pixel of every registered model")
+                   "FLOPs per output pixel of every registered model; sr: upscaling speed of "
+                   "the shipped models beside bicubic")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
 
 
@@ -266,6 +267,10 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         from m23init.bench import main as bench_main
 
         return int(bench_main(rest))
+    if a.what == "sr":
+        from app.bench_sr import main as sr_main
+
+        return int(sr_main(rest))
     if a.what == "models":
         from training.costs import main as costs_main
 

@@ -63,3 +63,19 @@ def test_bench_commands_write_json(tmp_path) -> None:  # type: ignore[no-untyped
     assert all(r["m23_ms"] > 0 and r["orthogonal_ms"] > 0 for r in rows)
     cost = model_costs("interp_hybrid_tiny", 64, 64)
     assert cost["params"] > 1000 and cost["flops_per_output_px"] > 100
+
+
+def test_bench_sr_writes_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from app.cli import main
+    from app.export import export_onnx
+    from models.registry import get_model
+
+    export_onnx(get_model("sr_tiny_x2"), "sr_tiny_x2", tmp_path / "sr_x2.onnx")
+    out = tmp_path / "sr.json"
+    assert main(["bench", "sr", "--models", str(tmp_path), "--scales", "2", "--runs", "1",
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert {r["res"] for r in rows} == {"360p", "480p", "720p"}
+    assert len(rows) == 9 and all(r["ms"] > 0 for r in rows)

@@ -11,6 +11,7 @@ python -c "import m23init; print('condition number', round(m23init.condition_num
 python -m m23init.bench --propagation
 m23 bench init --sizes 1024 4096 --repeats 3 --json "$OUT/bench_init.json"
 m23 bench models --json "$OUT/models.json"
+m23 bench sr --json "$OUT/bench_sr.json"
 
 # Frame interpolation: the shipped ONNX model against repeat, blend and DIS.
 for set in middlebury_other ucf101_small davis; do
