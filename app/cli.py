@@ -70,6 +70,9 @@ def _add_eval(sub: Any) -> None:
     p.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, "
                    "tensorrt")
     p.add_argument("--model", default=None, help="architecture of --checkpoint")
+    p.add_argument("--untrained", action="store_true",
+                   help="interp: evaluate --model as initialized by m23init, without training "
+                   "(for a hybrid model: its classical starting point), in PyTorch")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     p.add_argument("--threads", type=int, default=1,
                    help="threads for our model (ONNX Runtime intra-op or torch); 0: default")
@@ -214,7 +217,23 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     methods: dict[str, Any] = {}
     if a.checkpoint and a.onnx:
         raise UserError("give --checkpoint or --onnx, not both")
-    if a.checkpoint:
+    if a.untrained:
+        import torch
+
+        from models.registry import get_model
+        from training.inference import TorchInterpolator
+        from training.tasks import classical_config
+
+        if not a.model or a.checkpoint or a.onnx:
+            raise UserError("--untrained needs --model and no --checkpoint or --onnx")
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
+        try:
+            fn = TorchInterpolator(get_model(a.model), classical_config(a.model))
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        methods[f"{a.model} untrained (torch)"] = fn
+    elif a.checkpoint:
         import torch
 
         from training.inference import load_interpolator

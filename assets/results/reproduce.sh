@@ -25,3 +25,9 @@ for scale in 2 4; do
     m23 eval sr --data "$DATA/sr/$set/HR" --scale "$scale" --json "$OUT/sr_${set}_x${scale}.json"
   done
 done
+
+# Ablation: the hybrid model untrained (its classical start: DIS finest scale 1, bicubic warps).
+for set in middlebury_other ucf101_small; do
+  m23 eval interp --data "$DATA/vfi/$set" --model interp_hybrid --untrained --no-baselines \
+    --json "$OUT/interp_${set}_x2_untrained.json"
+done
