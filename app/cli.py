@@ -18,6 +18,14 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_INTERP_ONNX = ASSETS / "interp_hybrid.onnx"
 
 
+# Subcommands implemented in their own module: name -> (module with main(argv) -> int, help).
+_DELEGATES = {
+    "play": ("app.player", "the desktop player with live frame generation and upscaling"),
+    "render": ("app.render", "interpolate and/or upscale a video file"),
+    "study-init": ("training.study", "the initialization study (the write-up's claims)"),
+}
+
+
 class UserError(Exception):
     """An error with a message meant for the user (printed as one line, exit status 2)."""
 
@@ -94,13 +102,26 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+_BENCHES = {
+    "pipeline": "app.bench",
+    "init": "m23init.bench",
+    "models": "training.costs",
+    "sr": "app.bench_sr",
+}
+
+
+_BENCH_HELP = (
+    "m23 bench [pipeline|init|models|sr] [options]; pipeline (the default): decode, "
+    "interpolation, upscaling, encode and end-to-end render speed beside the classical "
+    "baselines; init: m23init vs torch.nn.init.orthogonal_; models: parameters and FLOPs per "
+    "output pixel of every registered model; sr: upscaling speed of the shipped models beside "
+    "bicubic. Each takes --help.")
+
+
 def _add_bench(sub: Any) -> None:
-    p = sub.add_parser("bench", help="speed benchmarks (tables + JSON)")
-    p.add_argument("what", choices=["init", "models", "sr"],
-                   help="init: m23init vs torch.nn.init.orthogonal_; models: parameters and "
-                   "FLOPs per output pixel of every registered model; sr: upscaling speed of "
-                   "the shipped models beside bicubic")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
+    p = sub.add_parser("bench", help="speed benchmarks (tables + JSON)", add_help=False,
+                       description=_BENCH_HELP)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark and its options")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="m23", description="Frame generation and super-resolution for video.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("play", "the desktop player"), ("render", "process a video file")):
-        p = sub.add_parser(name, help=f"{text} (not available yet)")
+    for name, text in _DELEGATES.items():
+        p = sub.add_parser(name, help=text[1], add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     _add_train(sub)
     _add_eval(sub)
@@ -280,41 +301,64 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run_module(module: str, argv: list[str]) -> int:
+    """Run ``module.main(argv)`` (each delegate parses its own options)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise UserError(f"'{module}' is not available in this version") from None
+        raise
+    return int(mod.main(argv))
+
+
 def _cmd_bench(a: argparse.Namespace) -> int:
     rest = [x for x in a.rest if x != "--"]
-    if a.what == "init":
-        from m23init.bench import main as bench_main
+    what = "pipeline"
+    if rest and rest[0] in _BENCHES:
+        what, rest = rest[0], rest[1:]
+    elif rest and rest[0] in ("-h", "--help") and len(rest) == 1:
+        sys.stdout.write(_BENCH_HELP + "\n")
+        return 0
+    elif rest and not rest[0].startswith("-"):
+        raise UserError(f"unknown benchmark {rest[0]!r}; choose from {', '.join(_BENCHES)}")
+    return _run_module(_BENCHES[what], rest)
 
-        return int(bench_main(rest))
-    if a.what == "sr":
-        from app.bench_sr import main as sr_main
 
-        return int(sr_main(rest))
-    if a.what == "models":
-        from training.costs import main as costs_main
-
-        return int(costs_main(rest))
-    raise UserError(f"unknown benchmark {a.what!r}")
+def _is_user_error(exc: Exception) -> bool:
+    """Errors meant for the user (one line, exit 2), checked by class name so that commands
+    which do not need torch never import the modules that define the training errors."""
+    names = {"UserError", "DataError", "CheckpointError", "EngineError", "VideoError",
+             "PipelineError", "FileNotFoundError"}
+    return any(c.__name__ in names for c in type(exc).__mro__)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``m23``; returns the exit status."""
     parser = build_parser()
-    a = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    # Delegated commands parse their own options (argparse's REMAINDER would reject a leading
+    # option such as --help), so split the command line at the command's name.
+    cut = next((i for i, x in enumerate(args) if not x.startswith("-")), len(args))
+    rest: list[str] = []
+    if cut < len(args) and (args[cut] in _DELEGATES or args[cut] == "bench"):
+        args, rest = args[:cut + 1], args[cut + 1:]
+    a = parser.parse_args(args)
+    if rest:
+        a.rest = a.args = rest
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench,
                 "export": _cmd_export}
-    if a.command not in handlers:
-        sys.stderr.write(f"m23: error: '{a.command}' is not available yet in this version\n")
-        return 2
-    from app.engines import EngineError
-    from training.checkpoint import CheckpointError
-    from training.data import DataError
-
     try:
+        if a.command in _DELEGATES:
+            return _run_module(_DELEGATES[a.command][0], [x for x in a.args if x != "--"])
         return handlers[a.command](a)
-    except (UserError, DataError, CheckpointError, EngineError, FileNotFoundError) as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         sys.stderr.write(f"m23: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
