@@ -240,6 +240,7 @@ class DisInterpolator:
         from models.classical import DISConfig
 
         self.config = DISConfig(preset)
+        self.provider = f"opencv dis {preset}"
 
     def __call__(self, f0: np.ndarray, f1: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
         """One (H, W, 3) uint8 RGB frame per t in (0, 1)."""
@@ -261,6 +262,7 @@ class BicubicUpscaler:
 
     def __init__(self, scale: int) -> None:
         self.scale = scale
+        self.provider = "opencv bicubic"
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (s*H, s*W, 3) uint8."""
