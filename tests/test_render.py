@@ -11,6 +11,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def make_video(path: Path, frames: list[np.ndarray], rate: Fraction = Fraction(2
     import av
 
     c = av.open(str(path), "w")
-    vs = c.add_stream(codec, rate=rate, options={"crf": str(crf)} if codec == "libx264" else {})
+    opts = {"crf": str(crf)} if codec == "libx264" else {}
+    vs: Any = c.add_stream(codec, rate=rate, options=opts)
     h, w = frames[0].shape[:2] if frames else (48, 64)
     vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
     if pts_ms is not None:
@@ -68,7 +70,7 @@ def make_video(path: Path, frames: list[np.ndarray], rate: Fraction = Fraction(2
     return path
 
 
-def read_video(path: Path) -> tuple[list[np.ndarray], list[Fraction], dict[str, object]]:
+def read_video(path: Path) -> tuple[list[np.ndarray], list[Fraction], dict[str, Any]]:
     """Frames, exact pts, and facts (rate, size, duration, audio packet count)."""
     import av
 
