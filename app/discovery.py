@@ -4,7 +4,9 @@ A model ships as ``NAME.onnx`` with ``NAME.json`` beside it (written by ``m23 ex
 ``training/package.py``): the sidecar records the kind ("interp" or "sr"), the scale, and the
 sha256 of the ONNX file. :func:`find_model` picks the model for a task and refuses a missing,
 damaged or mismatched one with an :class:`~app.engines.EngineError` whose message is one
-readable line. Standard library only (no torch, no onnxruntime), so it is cheap to call.
+readable line (standard library only, cheap to call). :func:`open_interpolator` and
+:func:`open_upscaler` turn a model choice (the shipped one, ``--models DIR``, an .onnx file or a
+PyTorch checkpoint) into an engine.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from app.engines import EngineError
+from app.engines import DEFAULT_THREADS, EngineError, Interpolator, Upscaler
 
-__all__ = ["ASSETS", "DEFAULT_NAMES", "find_model", "read_sidecar", "file_sha256"]
+__all__ = [
+    "ASSETS", "DEFAULT_NAMES", "file_sha256", "find_model", "open_interpolator", "open_upscaler",
+    "read_sidecar",
+]
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +150,50 @@ def find_model(kind: str, scale: int | None = None,
     _check(path, read_sidecar(path), kind, scale)
     log.debug("using %s %s", what, path)
     return path
+
+
+def _is_onnx(model: str | Path | None) -> bool:
+    """False for a PyTorch checkpoint: a .safetensors file or a folder with
+    ``model.safetensors``."""
+    if model is None:
+        return True
+    p = Path(model)
+    return not (p.suffix == ".safetensors" or (p.is_dir() and (p / "model.safetensors").is_file()))
+
+
+def open_interpolator(model: str | Path | None = None, *, provider: str = "auto",
+                      threads: int = DEFAULT_THREADS, **kwargs: Any) -> Interpolator:
+    """An interpolation engine for the shipped model, a models folder, an .onnx file, or a
+    PyTorch checkpoint (a folder with ``model.safetensors`` or the file itself).
+
+    ONNX models are found and checked with :func:`find_model` and run by
+    :class:`~app.engines.OnnxInterpolator` (extra keyword arguments go to it); checkpoints run
+    by :class:`~app.engines.TorchInterpolator` (which imports torch).
+
+    Raises:
+        EngineError: no model, a damaged one, a mismatch, no provider.
+    """
+    from app.engines import OnnxInterpolator, TorchInterpolator
+
+    if _is_onnx(model):
+        return OnnxInterpolator(find_model("interp", None, model), provider, threads, **kwargs)
+    return TorchInterpolator(Path(str(model)), "cpu" if provider == "cpu" else "auto", threads)
+
+
+def open_upscaler(model: str | Path | None = None, scale: int = 2, *, provider: str = "auto",
+                  threads: int = DEFAULT_THREADS, **kwargs: Any) -> Upscaler:
+    """An upscaling engine, found like :func:`open_interpolator`: the shipped ``sr_x{scale}``,
+    a models folder, an .onnx file or a PyTorch checkpoint. Extra keyword arguments (tile,
+    overlap, max_pixels, fp16, ...) go to :class:`~app.upscale.OnnxUpscaler` or
+    :class:`~app.upscale.TorchUpscaler`.
+
+    Raises:
+        EngineError: no model, a damaged one, a mismatch (kind, scale), no provider.
+    """
+    from app.upscale import OnnxUpscaler, TorchUpscaler
+
+    if _is_onnx(model):
+        return OnnxUpscaler(find_model("sr", scale, model), provider, threads, scale=scale,
+                            **kwargs)
+    return TorchUpscaler(Path(str(model)), "cpu" if provider == "cpu" else "auto", threads,
+                         scale=scale, **kwargs)

@@ -539,13 +539,16 @@ class TorchInterpolator(_InterpolatorBase):
         provider: "cpu", or "auto"/"cuda" for a CUDA GPU when torch sees one.
         threads: torch intra-op threads for the CPU (0: leave torch's setting).
         arch: the architecture, when the weights file does not name it.
+        classical: DIS settings (``models.classical.DISConfig`` fields) replacing those of the
+            registered architecture, e.g. the ones an exported ONNX file records.
 
     Raises:
         EngineError: a missing, damaged or non-interpolation checkpoint.
     """
 
     def __init__(self, checkpoint: str | Path, provider: str = "cpu",
-                 threads: int = DEFAULT_THREADS, *, arch: str | None = None) -> None:
+                 threads: int = DEFAULT_THREADS, *, arch: str | None = None,
+                 classical: dict[str, Any] | None = None) -> None:
         import torch
 
         from training.checkpoint import CheckpointError
@@ -564,6 +567,10 @@ class TorchInterpolator(_InterpolatorBase):
 
         spec = get_spec(self.arch)
         self.minimum, self.multiple_of = spec.size.minimum, spec.size.multiple_of
+        if classical is not None:
+            from models.classical import DISConfig
+
+            self._fn.dis = DISConfig(**classical)
         self._fn.model.to(self.device)
         self.provider = f"torch {self.device}"
 
