@@ -348,3 +348,28 @@ def test_render_path_imports_no_torch(clip: Path, models: Path, tmp_path: Path) 
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o.mp4").is_file()
+
+
+def test_bench_rows_and_table(models: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--sizes", "96x64", "--frames", "4", "--no-sample",
+                 "--models", str(models), "--provider", "cpu", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    table = capsys.readouterr().out
+    assert "render2x" in table and "dis ultrafast" in table and "real time" in table
+    jobs = {(r["job"], r["method"]) for r in rows}
+    for job in ("interp2x", "interp4x", "render2x", "render4x"):
+        assert {(job, "ours"), (job, "dis ultrafast")} <= jobs
+    assert {("upscale2x", "ours"), ("upscale2x", "bicubic"), ("decode", "pyav"),
+            ("encode", "libx264 veryfast")} <= jobs
+    for r in rows:
+        assert set(r) >= {"job", "res", "method", "ms", "fps"} and r["res"] == "96x64"
+        assert r["ms"] > 0 and r["fps"] == pytest.approx(1000 / r["ms"], rel=0.02)
+        if r["job"].startswith("render"):
+            factor = int(r["job"][6])
+            assert r["realtime"] == pytest.approx(r["fps"] / (30 * factor), rel=0.02)
+    assert main(["bench", "--models", str(tmp_path / "none")]) == 2
+    assert "models folder not found" in capsys.readouterr().err
