@@ -107,6 +107,7 @@ _BENCHES = {
     "init": "m23init.bench",
     "models": "training.costs",
     "sr": "app.bench_sr",
+    "engines": "app.bench_engines",
 }
 
 

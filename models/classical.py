@@ -23,17 +23,35 @@ class DISConfig:
         finest_scale: finest pyramid level (None keeps the preset's; 1 is twice as fine as
             ultrafast's 2 and measurably better for interpolation).
         flow_scale: the frames are resized by this factor before the flow is computed.
+        max_pixels: a budget for the finest pyramid level, used when ``finest_scale`` is None:
+            the finest level is the finest one with at most this many pixels (320x240 frames
+            get full-resolution flow, 640x480 half, 960x540 and 854x480 a quarter), so the
+            cost of the flow stays bounded at every frame size. None keeps the preset's level.
     """
 
     preset: str = "ultrafast"
     finest_scale: int | None = None
     flow_scale: float = 1.0
+    max_pixels: int | None = None
+
+    def level(self, height: int, width: int) -> int | None:
+        """The finest pyramid level for frames of this size (None: the preset's own)."""
+        if self.finest_scale is not None:
+            return self.finest_scale
+        if self.max_pixels is None:
+            return None
+        level = 0
+        while height * width > self.max_pixels * 4**level and level < 6:
+            level += 1
+        return level
 
     def __post_init__(self) -> None:
         if self.preset not in _PRESETS:
             raise ValueError(f"preset must be one of {sorted(_PRESETS)}, got {self.preset!r}")
         if not 0 < self.flow_scale <= 1:
             raise ValueError(f"flow_scale must be in (0, 1], got {self.flow_scale}")
+        if self.max_pixels is not None and self.max_pixels < 64:
+            raise ValueError(f"max_pixels must be at least 64, got {self.max_pixels}")
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
@@ -70,8 +88,9 @@ def dis_flows(
         g0 = cv2.resize(g0, size, interpolation=cv2.INTER_AREA)
         g1 = cv2.resize(g1, size, interpolation=cv2.INTER_AREA)
     dis = cv2.DISOpticalFlow_create(_PRESETS[cfg.preset])  # type: ignore[attr-defined]
-    if cfg.finest_scale is not None:
-        dis.setFinestScale(cfg.finest_scale)
+    level = cfg.level(*g0.shape)
+    if level is not None:
+        dis.setFinestScale(level)
     f01 = dis.calc(g0, g1, None)
     f10 = dis.calc(g1, g0, None)
     if cfg.flow_scale != 1.0:

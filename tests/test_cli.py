@@ -42,11 +42,15 @@ def test_only_the_player_imports_qt() -> None:
     assert not offenders
 
 
-def test_unavailable_command_says_so() -> None:
-    res = subprocess.run([sys.executable, "-m", "app", "play"], cwd=REPO, capture_output=True,
-                         text=True)
+def test_play_bad_arguments_exit_2_with_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "nope.mp4"
+    res = subprocess.run([sys.executable, "-m", "app", "play", str(missing), "--screenshot",
+                          str(tmp_path / "shot.png"), "--frames", "2"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
-    assert len(res.stderr.strip().splitlines()) == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not found" in lines[0]
+    assert not (tmp_path / "shot.png").exists()
 
 
 def test_bench_commands_write_json(tmp_path) -> None:  # type: ignore[no-untyped-def]

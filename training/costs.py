@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"{'model':<22}{'kind':<8}{'params':>10}{'FLOP/out px':>14}  classical flow\n")
     for r in rows:
         c = r["classical_flow"]
-        flow = "-" if c is None else f"DIS {c['preset']}, finest scale {c['finest_scale'] or 2}"
+        if c is None:
+            flow = "-"
+        elif c.get("max_pixels"):
+            flow = f"DIS {c['preset']}, finest level <= {c['max_pixels']:,} px"
+        else:
+            flow = f"DIS {c['preset']}, finest scale {c['finest_scale'] or 2}"
         sys.stdout.write(f"{r['model']:<22}{r['kind']:<8}{r['params']:>10,}"
                          f"{r['flops_per_output_px']:>14,.0f}  {flow}\n")
     if a.json:
