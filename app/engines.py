@@ -454,7 +454,7 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
         self.minimum = _meta_int(self.meta, "size_minimum", "1", p)
         self.multiple_of = _meta_int(self.meta, "size_multiple_of", "1", p)
         self.core_scale = _meta_int(self.meta, "core_scale", "4", p)
-        self._grid_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid_cache: np.ndarray | None = None
         self.inputs = self.model.input_names()
 
     def _interpolate(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
@@ -466,15 +466,20 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
                 "t": np.asarray(ts, dtype=np.float32).reshape(n, 1, 1, 1)}
         return _to_u8(self.model.run(feed))
 
-    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel coordinates (x, y) of an (h, w) frame, kept for the last size seen."""
-        if self._grid_cache is None or self._grid_cache[0].shape != (h, w):
+    def _grid(self, h: int, w: int) -> np.ndarray:
+        """Pixel coordinates (H, W, 2) float32 (x, y) of an (h, w) frame, kept for the last size
+        seen."""
+        if self._grid_cache is None or self._grid_cache.shape[:2] != (h, w):
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid_cache = (gx, gy)
+            self._grid_cache = np.ascontiguousarray(np.dstack((gx, gy)))
         return self._grid_cache
 
     def _hybrid(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
-        """Classical flow, the learned core at 1/scale, bicubic warps and the blend (OpenCV)."""
+        """Classical flow, the learned core at 1/scale, bicubic warps and the blend (OpenCV).
+
+        The full-resolution arithmetic uses OpenCV's vectorised kernels (addWeighted, scaleAdd,
+        exp) rather than NumPy expressions: the same values, without NumPy's temporaries.
+        """
         import cv2
 
         from models.classical import dis_flows
@@ -497,19 +502,25 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
                 "img1": np.repeat(b_l.transpose(2, 0, 1)[None] * inv, n, 0),
                 "flow": flows_l, "t": np.asarray(ts, np.float32).reshape(n, 1, 1, 1)}
         core = self.model.run(feed)
-        gx, gy = self._grid(h, w)
-        # Maps for the warps: p + flow_t(p), from the classical flows and the learned residual.
-        g2 = np.dstack((gx, gy))
+        grid = self._grid(h, w)
         out = []
         for k, t in enumerate(ts):
-            up = cv2.resize(np.ascontiguousarray(core[k].transpose(1, 2, 0)), (w, h),
-                            interpolation=cv2.INTER_LINEAR)
-            map0 = g2 + (-(1 - t) * t) * f01 + (t * t) * f10 + up[..., 0:2] * scale
-            map1 = g2 + ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10 + up[..., 2:4] * scale
-            w0 = cv2.remap(f0, map0, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            w1 = cv2.remap(f1, map1, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            logit = up[..., 4] + np.float32(np.log((1 - t) / t))
-            m0 = 1.0 / (1.0 + np.exp(-logit))
+            # Residual flows and mask logit, bilinearly upscaled to full resolution (the flows
+            # scaled to full-resolution pixels first, at low resolution where it is cheap).
+            logit = cv2.resize(np.ascontiguousarray(core[k, 4]), (w, h),
+                               interpolation=cv2.INTER_LINEAR)
+            # Maps for the warps: p + flow_t(p), from the classical flows and the residual.
+            maps = []
+            for (a, b), c in ((((-(1 - t) * t), t * t), 0), ((((1 - t) ** 2), -t * (1 - t)), 2)):
+                r = np.ascontiguousarray(core[k, c:c + 2].transpose(1, 2, 0)) * np.float32(scale)
+                r = cv2.resize(r, (w, h), interpolation=cv2.INTER_LINEAR)
+                m = cv2.add(cv2.addWeighted(f01, a, f10, b, 0.0), r)
+                maps.append(cv2.add(m, grid))
+            w0 = cv2.remap(f0, maps[0], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            w1 = cv2.remap(f1, maps[1], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            # Weight of frame 0: sigmoid(logit + log((1 - t) / t)) = 1 / (1 + e^-logit (t/(1-t))).
+            e = cv2.exp(-logit)
+            m0 = 1.0 / (1.0 + e * np.float32(t / (1 - t)))
             out.append(cv2.blendLinear(w0, w1, m0, 1.0 - m0))
         return out
 

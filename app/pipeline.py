@@ -398,6 +398,9 @@ class Pipeline:
         self._seek_event = threading.Event()
         self._behind = False
         self._epoch = 0
+        # The epoch whose end was read: read() keeps answering None for it, so a reader that
+        # took the end marker just before a seek's bookkeeping can ask again and still see it.
+        self._ended_epoch = -1
         self._qs = [queue.Queue[Any](maxsize=max(1, queue_size)) for _ in range(3)]
         self._threads: list[threading.Thread] = []
         self._t0 = 0.0
@@ -488,6 +491,8 @@ class Pipeline:
         while True:
             if self._error is not None:
                 raise self._error
+            if self._ended_epoch == self._epoch:
+                return None
             try:
                 item = q.get(timeout=0.05)
             except queue.Empty:
@@ -499,6 +504,7 @@ class Pipeline:
                 continue
             if isinstance(item, _End):
                 if item.epoch == self._epoch:
+                    self._ended_epoch = item.epoch
                     return None
                 continue
             if item.epoch == self._epoch:

@@ -144,14 +144,14 @@ _SIZE = SizeRequirements(minimum=16, multiple_of=1)
 @register_model(
     "interp_hybrid", kind="interp", size=_SIZE, fp16=True,
     description="DIS flow (ultrafast, finest level of at most 80k pixels), learned correction "
-    "and mask at 1/4 and 1/8, bicubic warps",
+    "and mask at 1/8 and 1/16, bicubic warps",
     classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
                "max_pixels": 80_000},
 )
 def interp_hybrid(**kwargs: Any) -> FrameGenerator:
     """The CPU default: classical flow plus a learned correction, mask and refinement."""
     return FrameGenerator(
-        scales=(4,), channels=(16,), channels2=(32,), refine_channels=0, classical_init=True,
+        scales=(8,), channels=(24,), channels2=(48,), refine_channels=0, classical_init=True,
         **kwargs,
     )
 

@@ -392,3 +392,16 @@ def test_render_path_imports_no_torch(models_dir: Path) -> None:
         "print('ok')\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-1500:]
+
+
+def test_bench_engines_rows_side_by_side(models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "engines.json"
+    assert main(["bench", "engines", "--models", str(models_dir), "--sizes", "64x96",
+                 "--threads", "1", "--runs", "1", "--no-torch", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    methods = {r["method"] for r in rows}
+    # Ours and the classical baseline, measured in the same run.
+    assert any("onnx" in m.lower() or "ort" in m.lower() for m in methods), methods
+    assert any("dis" in m.lower() for m in methods) and any("bicubic" in m.lower()
+                                                             for m in methods), methods
+    assert all(r["ms"] > 0 for r in rows)
