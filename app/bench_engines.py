@@ -10,6 +10,7 @@ shipped sample video, resized to each size. Table on stdout, rows as JSON with `
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -145,10 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         for task, methods in engines.items():
             group = []
             for name, fn in methods.items():
-                if task == "interp":
-                    ms = time_ms(lambda fn=fn, f0=f0, f1=f1: fn(f0, f1), runs)
-                else:
-                    ms = time_ms(lambda fn=fn, f0=f0: fn(f0), runs)
+                args = (f0, f1) if task == "interp" else (f0,)
+                call: Callable[[], object] = functools.partial(fn, *args)
+                ms = time_ms(call, runs)
                 group.append({"task": "interp 2x" if task == "interp" else "sr x2",
                               "input": label, "height": h, "width": w, "method": name,
                               "ms": round(ms, 2), "fps": round(1000.0 / ms, 2)})

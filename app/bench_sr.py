@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
 
         for res, (h, w) in SIZES.items():
-            methods = {**engines, "cv2 bicubic": bicubic}
+            methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+                **engines, "cv2 bicubic": bicubic}
             for name, fn in methods.items():
                 r = benchmark_upscaler(fn, h, w, runs=a.runs)
                 ms = r["median_ms"]

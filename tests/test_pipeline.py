@@ -195,3 +195,17 @@ def test_stop_while_blocked_and_errors() -> None:
     with Pipeline(frames(3), Engines(), Settings(factor=2)) as r, \
             pytest.raises(PipelineError, match="no interpolation model"):
         list(r)
+
+
+def test_end_of_stream_is_sticky_until_a_seek(tmp_path: Path) -> None:
+    # A reader that takes the end marker and asks again (the player's clock does, when a seek's
+    # bookkeeping races with it) must see the end again, not wait forever.
+    path = make_video(tmp_path / "e.mp4", moving_frames(6), audio=False)
+    with Pipeline(Decoder(path), Engines(DisInterpolator), Settings(factor=2),
+                  queue_size=2) as p:
+        p.seek(F(10))  # past the end of a 6-frame clip
+        assert p.read(timeout=10) is None
+        assert p.read(timeout=1) is None and p.read(timeout=1) is None
+        p.seek(F(0))
+        first = p.read(timeout=10)
+        assert first is not None and first.pts == F(0)

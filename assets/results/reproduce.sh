@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-runs every measurement quoted in README.md and writes the JSON reports into this folder.
 # Run from the repository root, with the project installed and ../shared/data present
-# (the data sets described in the README); on 2 CPU cores it takes about 10 minutes.
+# (the data sets described in the README); on 2 CPU cores it takes about 15 minutes.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 OUT=assets/results
@@ -9,20 +9,21 @@ OUT=assets/results
 # m23init: condition number, signal propagation, initialization speed.
 python -c "import m23init; print('condition number', round(m23init.condition_number(), 3))"
 python -m m23init.bench --propagation
-m23 bench init --sizes 1024 4096 --repeats 3 --json "$OUT/bench_init.json"
+m23 bench init --sizes 1024 4096 8192 --repeats 3 --json "$OUT/bench_init.json"
 m23 bench models --json "$OUT/models.json"
-m23 bench sr --json "$OUT/bench_sr.json"
+m23 bench engines --threads 1 2 --json "$OUT/bench_engines.json"
+m23 bench --quick --json "$OUT/bench_pipeline.json"
 
 # Frame interpolation: the shipped ONNX model against repeat, blend and DIS.
 for set in middlebury_other ucf101_small davis; do
-  m23 eval interp --data "$DATA/vfi/$set" --json "$OUT/interp_${set}_x2.json"
+  m23 eval interp --data "$DATA/vfi/$set" --threads 1 --json "$OUT/interp_${set}_x2.json"
 done
-m23 eval interp --data "$DATA/vfi/vimeo_septuplet" --factor 4 --json "$OUT/interp_vimeo_septuplet_x4.json"
+m23 eval interp --data "$DATA/vfi/vimeo_septuplet" --factor 4 --threads 1 --json "$OUT/interp_vimeo_septuplet_x4.json"
 
 # Super-resolution: the shipped ONNX models against bicubic, bilinear and Lanczos.
 for scale in 2 4; do
   for set in Set5 Set14; do
-    m23 eval sr --data "$DATA/sr/$set/HR" --scale "$scale" --json "$OUT/sr_${set}_x${scale}.json"
+    m23 eval sr --data "$DATA/sr/$set/HR" --scale "$scale" --threads 1 --json "$OUT/sr_${set}_x${scale}.json"
   done
 done
 
