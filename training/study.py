@@ -961,7 +961,14 @@ def _plots(parts: dict[str, Any], out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    written: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        written.append(name)
+
     prop = parts.get("propagation")
     if prop:
         deep = max(prop["sizes"]["depths"])
@@ -987,10 +994,7 @@ def _plots(parts: dict[str, Any], out: Path) -> list[str]:
                 ax.set_ylabel(ylabel)
                 ax.grid(True, which="major", alpha=0.3)
             axes.flat[0].legend(fontsize=8)
-            fig.tight_layout()
-            fig.savefig(out / fname, dpi=90)
-            plt.close(fig)
-            written.append(fname)
+            save(fig, fname)
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for ax, nonlin in zip(axes, ("relu", "tanh")):
             for scheme in SCHEMES:
@@ -1005,10 +1009,7 @@ def _plots(parts: dict[str, Any], out: Path) -> list[str]:
             ax.set_ylabel("singular value")
             ax.grid(True, alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "propagation_jacobian.png", dpi=90)
-        plt.close(fig)
-        written.append("propagation_jacobian.png")
+        save(fig, "propagation_jacobian.png")
     tf = parts.get("transformer")
     if tf:
         variants = list(dict.fromkeys(r["variant"] for r in tf["runs"]))
@@ -1026,10 +1027,7 @@ def _plots(parts: dict[str, Any], out: Path) -> list[str]:
             ax.set_ylabel("validation loss (nats/char)")
             ax.grid(True, alpha=0.3)
         axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "transformer_val_loss.png", dpi=90)
-        plt.close(fig)
-        written.append("transformer_val_loss.png")
+        save(fig, "transformer_val_loss.png")
     proj = parts.get("project")
     if proj:
         names = proj["sizes"]["models"]
@@ -1044,10 +1042,7 @@ def _plots(parts: dict[str, Any], out: Path) -> list[str]:
             ax.set_ylabel("validation PSNR (dB)")
             ax.grid(True, alpha=0.3)
         axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "project_psnr.png", dpi=90)
-        plt.close(fig)
-        written.append("project_psnr.png")
+        save(fig, "project_psnr.png")
     return written
 
 
