@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from training.study import QUICK, SCHEMES, initialize, run_study
 
@@ -47,3 +48,44 @@ def test_initialize_rejects_unknown_scheme() -> None:
 
     with pytest.raises(ValueError):
         initialize(nn.Linear(4, 4), "nope", seed=0)
+
+
+def _tf_run(scheme: str, seed: int, steps: int | None, loss: float | None,
+            diverged: int | None = None) -> dict[str, object]:
+    return {"variant": "standard", "scheme": scheme, "seed": seed, "steps_to_target": steps,
+            "final_val_loss": loss, "grad_norm_std": None if diverged else 1.0,
+            "cond_init_median": 17.6 if scheme.startswith("m23") else 99.0,
+            "diverged_at": diverged, "val_curve": [[0, 4.5]]}
+
+
+def _tf_part(runs: list[dict[str, object]]) -> dict[str, object]:
+    return {"sizes": {"layers": 24, "steps": 600, "val_every": 30, "target_val_loss": 3.0},
+            "runs": runs}
+
+
+def test_claim_verdicts_follow_the_measurements() -> None:
+    from training.study import _tf_claims, _weight_conds
+
+    runs = [_tf_run("m23_literal", s, 300 + s, 2.5) for s in range(3)]
+    runs += [_tf_run("m23_norm", s, None, 3.3) for s in range(3)]
+    runs += [_tf_run("kaiming", s, None, 3.2 + 0.01 * s) for s in range(3)]
+    runs += [_tf_run("default", s, 150, 2.2) for s in range(3)]
+    rows = {r["claim"].split(" (")[0].split(",")[0]: r["verdict"]
+            for r in _tf_claims(_tf_part(runs), "standard")}
+    assert rows["15 vs 42 epochs to convergence"] == "held for M23 literal (faster than He)"
+    assert rows["final validation loss 0.0234 vs 0.0312"].startswith("held for M23 literal")
+    # He reaching the target first turns the verdict round.
+    runs = [r if r["scheme"] != "kaiming" else {**r, "steps_to_target": 100} for r in runs]
+    rows = {r["claim"].split(" (")[0]: r["verdict"]
+            for r in _tf_claims(_tf_part(runs), "standard")}
+    assert rows["15 vs 42 epochs to convergence"] == "not held"
+    # A baseline that diverges cannot be beaten or lost to.
+    runs = [r if r["scheme"] != "kaiming" else _tf_run("kaiming", 0, None, None, diverged=2)
+            for r in runs]
+    verdicts = [r["verdict"] for r in _tf_claims(_tf_part(runs), "standard")]
+    assert verdicts[0].startswith("not testable: He diverges")
+    # Condition numbers of weights that went non-finite are NaN, not an exception.
+    model = torch.nn.Linear(4, 4)
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    assert all(c != c for c in _weight_conds(model))
