@@ -55,6 +55,9 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--scale", type=int, default=2, choices=[2, 4], help="SR scale")
     p.add_argument("--degrade", type=float, default=1.0,
                    help="SR: multiplies the probabilities of blur, noise and JPEG (0: clean)")
+    p.add_argument("--downscale", type=float, default=0.0,
+                   help="interp: probability of halving a training window before the crop "
+                        "(smaller motion, softer detail)")
     p.add_argument("--image-step", type=int, default=1,
                    help="SR: use every Nth frame of a clip as an HR image")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
@@ -151,7 +154,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     else:
         model = a.model or "interp_hybrid"
         crop = a.crop or 192
-        extra = {}
+        if not 0.0 <= a.downscale <= 1.0:
+            raise UserError(f"--downscale must be in [0, 1], got {a.downscale}")
+        extra = {"downscale": a.downscale}
     steps = a.steps if a.steps is not None else (200 if not a.data else 20_000)
     cfg = TrainConfig(
         task=a.task, model=model, data=list(a.data), out=a.out or f"runs/{a.task}",

@@ -77,6 +77,28 @@ def test_discover_sequences_and_windows(tmp_path: Path) -> None:
     assert {round(w.t, 2) for w in wins} == {0.25, 0.5, 0.75}
 
 
+def test_downscale_augmentation_halves_windows(tmp_path: Path) -> None:
+    from training.data import InterpDataset
+
+    # Frames whose left half is 0 and right half 255: halved to 24x16, every 16-pixel crop
+    # spans the edge; at full size (48x32) some crops fall on one side only.
+    for i in range(1, 4):
+        img = np.zeros((32, 48, 3), np.uint8)
+        img[:, 24:] = 255
+        write_png(tmp_path / "t" / "s" / f"im{i}.png", img)
+    seqs = discover_sequences(tmp_path / "t")
+    wins = interp_windows(seqs, gaps=(2,))
+    halved = InterpDataset(seqs, wins, crop=16, length=20, downscale=1.0)
+    for k in range(20):
+        gt = halved[k]["gt"]
+        assert gt.shape == (3, 16, 16)
+        assert gt.min() == 0.0 and gt.max() == 1.0
+    plain = InterpDataset(seqs, wins, crop=16, length=20, downscale=0.0)
+    assert any(plain[k]["gt"].max() == plain[k]["gt"].min() for k in range(20))
+    with pytest.raises(ValueError, match="probability"):
+        InterpDataset(seqs, wins, crop=16, downscale=1.5)
+
+
 def test_data_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         discover_sequences(tmp_path / "missing")

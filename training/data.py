@@ -242,6 +242,9 @@ class InterpDataset(Dataset):
         seed: base seed; item ``i`` is reproducible from (seed, i).
         augment: random crop position, flips, rotation and temporal reversal; off gives the
             centre crop of the window (for validation).
+        downscale: with augmentation, the probability of halving the frames (area filter)
+            before the crop, where they stay at least ``crop`` pixels high and wide: smaller
+            motion and softer detail, as in low-resolution video.
     """
 
     def __init__(
@@ -253,7 +256,10 @@ class InterpDataset(Dataset):
         length: int = 10_000,
         seed: int = 0,
         augment: bool = True,
+        downscale: float = 0.0,
     ) -> None:
+        if not 0.0 <= downscale <= 1.0:
+            raise ValueError(f"downscale must be a probability in [0, 1], got {downscale}")
         if not windows:
             raise DataError("no interpolation targets in the data")
         self.seqs = seqs
@@ -263,6 +269,7 @@ class InterpDataset(Dataset):
         self.length = length if augment else len(windows)
         self.seed = seed
         self.augment = augment
+        self.downscale = downscale
 
     def __len__(self) -> int:
         return self.length
@@ -275,6 +282,12 @@ class InterpDataset(Dataset):
         f0, ft, f1 = frames[win.i0], frames[win.it], frames[win.i1]
         t = win.t
         if self.augment:
+            if rng.random() < self.downscale and min(f0.shape[:2]) >= 2 * self.crop:
+                import cv2
+
+                size = (f0.shape[1] // 2, f0.shape[0] // 2)
+                f0, ft, f1 = (cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+                              for f in (f0, ft, f1))
             f0, ft, f1 = _augment([f0, ft, f1], rng, self.crop)
             if rng.random() < 0.5:
                 f0, f1, t = f1, f0, 1.0 - t

@@ -114,7 +114,8 @@ def build_interp_task(cfg: TrainConfig) -> Task:
     log.info("%d clips for training (%d targets), %d held out for validation",
              len(train_seqs), len(windows), len(val_seqs))
     sets: list[Dataset] = [InterpDataset(train_seqs, windows, crop=cfg.crop, dis=dis,
-                                         length=length, seed=cfg.seed)]
+                                         length=length, seed=cfg.seed,
+                                         downscale=float(cfg.extra.get("downscale", 0.0)))]
     train_set = sets[0] if len(sets) == 1 else ConcatDataset(sets)
     val_items = _val_items(val_seqs, dis, int(cfg.extra.get("val_limit", 12)))
     return Task(cfg.model, model, train_set, val_items, interp_forward, _interp_loss(cfg))
