@@ -313,6 +313,10 @@ def test_overwrite_replaces_existing(clip: Path, tmp_path: Path) -> None:
     assert len(frames) == 10 and _files(tmp_path) == ["out.mp4"]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     """SIGINT in the middle of a render: exit 130, neither OUTPUT nor a temporary file."""
     src_path = make_video(tmp_path / "long.mp4", moving_frames(60, 240, 320), audio=True)
@@ -323,7 +327,10 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         [sys.executable, "-m", "app", "render", str(src_path), str(out_dir / "o.mp4"),
          "--interpolate", "8", "--interp-model", "dis", "--upscale", "4", "--sr-model",
          "bicubic", "--preset", "medium", "--no-progress"],
-        env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        env=env, cwd=REPO, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background (`cmd &` without job control) passes SIGINT on as
+        # ignored, and Python then never raises KeyboardInterrupt: the child gets the default.
+        preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     while not any(out_dir.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
