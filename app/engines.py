@@ -477,7 +477,7 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
     def _hybrid(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
         """Classical flow, the learned core at 1/scale, bicubic warps and the blend (OpenCV).
 
-        The full-resolution arithmetic uses OpenCV's vectorised kernels (addWeighted, scaleAdd,
+        The full-resolution arithmetic uses OpenCV's vectorised kernels (addWeighted, add,
         exp) rather than NumPy expressions: the same values, without NumPy's temporaries.
         """
         import cv2

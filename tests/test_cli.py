@@ -83,4 +83,3 @@ def test_bench_sr_writes_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rows = json.loads(out.read_text())
     assert {r["res"] for r in rows} == {"360p", "480p", "720p"}
     assert len(rows) == 9 and all(r["ms"] > 0 for r in rows)
-

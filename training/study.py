@@ -105,8 +105,8 @@ class StudySizes:
     tf_steps: int = 600
     tf_val_every: int = 30
     tf_val_seqs: int = 32
-    # 1e-3 leaves the post-norm 24-layer model at the unigram entropy (3.25 nats/char) for
-    # 800 steps with every scheme; 3e-4 with a 100-step warm-up trains it.
+    # 1e-3 left the post-norm 24-layer model on its plateau (about 3.3 nats/char) for 800
+    # steps with every scheme; 3e-4 with a 100-step warm-up trains it.
     tf_lr: float = 3e-4
     tf_warmup: int = 100
     tf_target: float = 3.0
@@ -830,14 +830,17 @@ def _mean_of(runs: list[dict[str, Any]], key: str) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
+_NAMES = {"m23_norm": "M23 norm", "m23_literal": "M23 literal", "kaiming": "He",
+          "default": "PyTorch default"}
+"""The schemes the claims table quotes, by the names it uses."""
+
+
 def _tf_claims(tf: dict[str, Any], variant: str) -> list[dict[str, str]]:
     """The four transformer claims for one variant (``plain`` or ``standard``): each verdict is
     given for both M23 modes against He (Kaiming); PyTorch's default is quoted for context."""
     runs = _select(tf["runs"], variant=variant)
     sz = tf["sizes"]
-    sel = {s: _select(runs, scheme=s) for s in ("m23_norm", "m23_literal", "kaiming", "default")}
-    names = {"m23_norm": "M23 norm", "m23_literal": "M23 literal", "kaiming": "He",
-             "default": "PyTorch default"}
+    sel = {s: _select(runs, scheme=s) for s in _NAMES}
     setting = (f"{sz['layers']}-layer {variant} transformer, char LM, {sz['steps']} steps, "
                f"{len(sel['kaiming'])} seeds")
 
@@ -846,7 +849,7 @@ def _tf_claims(tf: dict[str, Any], variant: str) -> list[dict[str, str]]:
         for s, scheme_runs in sel.items():
             vals = [float(r[key]) if r[key] is not None else None for r in scheme_runs]
             div = sum(r["diverged_at"] is not None for r in scheme_runs)
-            out.append(f"{names[s]} {_ms(vals, fmt)}" +
+            out.append(f"{_NAMES[s]} {_ms(vals, fmt)}" +
                        (f" [diverged {div}/{len(scheme_runs)}]" if div else ""))
         return ", ".join(out)
 
@@ -861,11 +864,11 @@ def _tf_claims(tf: dict[str, Any], variant: str) -> list[dict[str, str]]:
                      else sz["steps"] + sz["val_every"])
 
     def verdict(better: Callable[[str], bool], what: str) -> str:
-        ok = [names[m] for m in ("m23_norm", "m23_literal") if trained(m)]
+        ok = [_NAMES[m] for m in ("m23_norm", "m23_literal") if trained(m)]
         if not trained("kaiming"):
             return ("not testable: He diverges" +
                     (f" ({' and '.join(ok)} does not)" if ok else ", and so does M23"))
-        held = [names[m] for m in ("m23_norm", "m23_literal") if trained(m) and better(m)]
+        held = [_NAMES[m] for m in ("m23_norm", "m23_literal") if trained(m) and better(m)]
         if not held:
             return "not held"
         return f"held for {' and '.join(held)} ({what})"
@@ -970,21 +973,19 @@ def claims_rows(parts: dict[str, Any], command: str) -> list[dict[str, str]]:
                 else "see table" if ratios else "not measured"})
     proj = parts.get("project")
     if proj:
-        names = {"m23_norm": "M23 norm", "m23_literal": "M23 literal", "kaiming": "He",
-                 "default": "PyTorch default"}
         for name in proj["sizes"]["models"]:
             psnr = {s: [r["final_psnr"] for r in _select(proj["runs"], model=name, scheme=s)]
-                   for s in names}
+                    for s in _NAMES}
             if not psnr["kaiming"]:
                 continue
-            held = [names[m] for m in ("m23_norm", "m23_literal")
+            held = [_NAMES[m] for m in ("m23_norm", "m23_literal")
                     if _clearly_above(psnr[m], psnr["kaiming"])]
             kind = "super-resolution" if name.startswith("sr") else "interpolation"
             rows.append({
                 "claim": f"better {kind} PSNR ({name})",
                 "measured": ("validation PSNR after "
                              f"{proj['sizes']['steps']} steps, {proj['sizes']['seeds']} seeds: " +
-                             ", ".join(f"{names[s]} {_ms(v, '{:.2f}')} dB"
+                             ", ".join(f"{_NAMES[s]} {_ms(v, '{:.2f}')} dB"
                                        for s, v in psnr.items())),
                 "verdict": (f"held for {' and '.join(held)} (above He by more than the spread)"
                             if held else "not held")})
