@@ -460,6 +460,8 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
     def _interpolate(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
         if self.meta.get("pipeline") == "hybrid_core":
             return self._hybrid(f0, f1, ts)
+        if self.meta.get("pipeline") == "hybrid_occ":
+            return self._occ(f0, f1, ts)
         n = len(ts)
         x = _to_nchw([f0, f1])
         feed = {"img0": np.repeat(x[:1], n, 0), "img1": np.repeat(x[1:], n, 0),
@@ -522,6 +524,34 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
             e = cv2.exp(-logit)
             m0 = 1.0 / (1.0 + e * np.float32(t / (1 - t)))
             out.append(cv2.blendLinear(w0, w1, m0, 1.0 - m0))
+        return out
+
+
+    def _occ(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
+        """Classical flow and bicubic warps, the occlusion cues per block (OpenCV, shared
+        with training: :func:`models.classical.occlusion_features`), the fusion network
+        (ONNX), the blend."""
+        import cv2
+
+        from models.classical import dis_flows, occlusion_features, warp_to_time
+
+        h, w = f0.shape[:2]
+        f01, f10 = dis_flows(f0, f1, self.dis)
+        grid = self._grid(h, w)
+        warps, feats = [], []
+        for t in ts:
+            m0, m1, w0, w1 = warp_to_time(f0, f1, f01, f10, t, grid)
+            feats.append(occlusion_features(f0, f1, f01, f10, m0, m1, w0, w1, t,
+                                            self.core_scale))
+            warps.append((w0, w1))
+        logits = self.model.run({"features": np.stack(feats)})
+        out = []
+        for k, t in enumerate(ts):
+            logit = cv2.resize(np.ascontiguousarray(logits[k, 0]), (w, h),
+                               interpolation=cv2.INTER_LINEAR)
+            # Weight of frame 0: sigmoid(logit + log((1 - t) / t)).
+            m0 = 1.0 / (1.0 + cv2.exp(-logit) * np.float32(t / (1 - t)))
+            out.append(cv2.blendLinear(warps[k][0], warps[k][1], m0, 1.0 - m0))
         return out
 
 

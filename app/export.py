@@ -30,7 +30,16 @@ def weights_sha256(model: Any) -> str:
     return h.hexdigest()
 
 
-def _wrapper(model: Any, kind: str, hybrid: bool, fp16: bool) -> Any:
+def _pipeline(spec: Any) -> str:
+    """How the engine runs a registered model: "full" (one graph), "hybrid_core" (classical
+    flow and warps in OpenCV around a low-resolution core) or "hybrid_occ" (classical flow and
+    warps, occlusion cues in OpenCV, the per-block fusion network as the graph)."""
+    if not spec.extra.get("classical"):
+        return "full"
+    return str(spec.extra.get("pipeline", "hybrid_core"))
+
+
+def _wrapper(model: Any, kind: str, pipeline: str, fp16: bool) -> Any:
     """The module that is exported: the whole model, or only the low-resolution core of a
     hybrid frame generator (the engine does the full-resolution part with OpenCV)."""
     import torch
@@ -63,19 +72,33 @@ def _wrapper(model: Any, kind: str, hybrid: bool, fp16: bool) -> Any:
         def forward(self, image: Any) -> Any:
             return self.m(image.to(dt)).to(torch.float32)
 
+    class Occ(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, features: Any) -> Any:
+            return self.m.logit(features.to(dt)).to(torch.float32)
+
     if kind == "sr":
         return SR()
-    return Core() if hybrid else Interp()
+    if pipeline == "hybrid_occ":
+        return Occ()
+    return Core() if pipeline == "hybrid_core" else Interp()
 
 
-def _inputs(kind: str, hybrid: bool, b: int, h: int, w: int, seed: int) -> dict[str, Any]:
+def _inputs(kind: str, pipeline: str, b: int, h: int, w: int, seed: int) -> dict[str, Any]:
     import torch
+
+    from models.classical import N_FEATURES
 
     g = torch.Generator().manual_seed(seed)
     if kind == "sr":
         return {"image": torch.rand(b, 3, h, w, generator=g)}
+    if pipeline == "hybrid_occ":
+        return {"features": torch.rand(b, N_FEATURES, h, w, generator=g) * 2}
     d = {"img0": torch.rand(b, 3, h, w, generator=g), "img1": torch.rand(b, 3, h, w, generator=g)}
-    if hybrid:
+    if pipeline == "hybrid_core":
         d["flow"] = torch.randn(b, 4, h, w, generator=g) * 2
     d["t"] = torch.rand(b, 1, 1, 1, generator=g) * 0.8 + 0.1
     return d
@@ -107,7 +130,7 @@ def export_onnx(
         raise ExportError(f"opset {opset} is too old: GridSample needs 16 or later")
     spec = get_spec(arch)
     kind = spec.kind
-    hybrid = bool(spec.extra.get("classical"))
+    pipeline = _pipeline(spec)
     model = model.eval().float()
     meta: dict[str, str] = {
         "m23.kind": kind,
@@ -120,12 +143,14 @@ def export_onnx(
         "m23.format_version": FORMAT_VERSION,
         "m23.weights_sha256": weights_sha256(model),
         "m23.classical": json.dumps(spec.extra.get("classical")),
-        "m23.pipeline": "hybrid_core" if hybrid else "full",
+        "m23.pipeline": pipeline,
     }
-    if hybrid:
+    if pipeline == "hybrid_core":
         from models.frame_generator import HybridCore
 
         meta["m23.core_scale"] = str(HybridCore(model).scale)
+    elif pipeline == "hybrid_occ":
+        meta["m23.core_scale"] = str(model.block)
     for k, v in (extra_meta or {}).items():
         meta[f"m23.{k}"] = v if isinstance(v, str) else json.dumps(v)
     ref_model = model
@@ -133,10 +158,11 @@ def export_onnx(
         import copy
 
         model = copy.deepcopy(model).half()
-    wrapper = _wrapper(model, kind, hybrid, fp16).eval()
-    example = _inputs(kind, hybrid, 1, 24, 32, 0)
+    wrapper = _wrapper(model, kind, pipeline, fp16).eval()
+    example = _inputs(kind, pipeline, 1, 24, 32, 0)
     names = list(example)
-    out_name = "upscaled" if kind == "sr" else ("core" if hybrid else "frame")
+    out_name = {"hybrid_core": "core", "hybrid_occ": "logit"}.get(
+        pipeline, "upscaled" if kind == "sr" else "frame")
     dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names if n != "t"}
     if "t" in names:
         dyn["t"] = {0: "batch"}
@@ -158,7 +184,7 @@ def export_onnx(
             entry.key, entry.value = k, v
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        _check_parity(ref_model, wrapper, tmp, kind, hybrid, fp16, check_sizes)
+        _check_parity(ref_model, wrapper, tmp, kind, pipeline, fp16, check_sizes)
         os.replace(tmp, out)
     except ExportError:
         raise
@@ -171,7 +197,7 @@ def export_onnx(
     return meta
 
 
-def _check_parity(ref_model: Any, wrapper: Any, path: Path, kind: str, hybrid: bool, fp16: bool,
+def _check_parity(ref_model: Any, wrapper: Any, path: Path, kind: str, pipeline: str, fp16: bool,
                   sizes: tuple[tuple[int, int], ...]) -> None:
     import numpy as np
     import torch
@@ -181,9 +207,9 @@ def _check_parity(ref_model: Any, wrapper: Any, path: Path, kind: str, hybrid: b
     sess = create_session(path, provider="cpu")
     tol = 1e-2 if fp16 else 1e-4
     for i, (h, w) in enumerate(sizes):
-        inputs = _inputs(kind, hybrid, 2, h, w, 100 + i)
+        inputs = _inputs(kind, pipeline, 2, h, w, 100 + i)
         with torch.no_grad():
-            ref = _wrapper(ref_model, kind, hybrid, False)(*inputs.values()).numpy()
+            ref = _wrapper(ref_model, kind, pipeline, False)(*inputs.values()).numpy()
         got = sess.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
         diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
         if not diff < tol:

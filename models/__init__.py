@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "FrameGenerator",
+    "OcclusionFusion",
     "OpticalFlowEstimator",
     "SuperResolutionNet",
     "SizeRequirements",
@@ -22,6 +23,7 @@ __all__ = [
 
 _LAZY = {
     "FrameGenerator": "models.frame_generator",
+    "OcclusionFusion": "models.occlusion",
     "OpticalFlowEstimator": "models.flow",
     "SuperResolutionNet": "models.sr",
     "SizeRequirements": "models.registry",

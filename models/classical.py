@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DISConfig", "dis_flows", "warp_backward_np", "dis_interpolate"]
+__all__ = ["DISConfig", "N_FEATURES", "dis_flows", "dis_interpolate", "occlusion_features",
+           "pixel_grid", "warp_backward_np", "warp_to_time"]
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+# Number of per-block cues of occlusion_features.
+N_FEATURES = 12
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,113 @@ def dis_interpolate(
     w1 = warp_backward_np(img1, -(1.0 - t) * f10).astype(np.float32)
     out = (1.0 - t) * w0 + t * w1
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """(H, W, 2) float32 pixel coordinates (x, y)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.ascontiguousarray(np.dstack((gx, gy)))
+
+
+def warp_to_time(
+    f0: np.ndarray, f1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray, t: float,
+    grid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both frames backward-warped to time t (Super-SloMo flow combination, bicubic).
+
+    Args:
+        f0, f1: (H, W, 3) uint8 RGB.
+        flow01, flow10: (H, W, 2) float32 classical flows in pixels.
+        t: time in (0, 1).
+        grid: optional cached :func:`pixel_grid` of this size.
+
+    Returns:
+        map0, map1: (H, W, 2) float32 sampling positions in frames 0 and 1;
+        w0, w1: (H, W, 3) uint8 warped frames.
+    """
+    import cv2
+
+    h, w = f0.shape[:2]
+    g = pixel_grid(h, w) if grid is None else grid
+    map0 = cv2.add(cv2.addWeighted(flow01, -(1 - t) * t, flow10, t * t, 0.0), g)
+    map1 = cv2.add(cv2.addWeighted(flow01, (1 - t) ** 2, flow10, -t * (1 - t), 0.0), g)
+    w0 = cv2.remap(f0, map0, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    w1 = cv2.remap(f1, map1, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return map0, map1, w0, w1
+
+
+def occlusion_features(
+    f0: np.ndarray, f1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray,
+    map0: np.ndarray, map1: np.ndarray, w0: np.ndarray, w1: np.ndarray, t: float,
+    block: int,
+) -> np.ndarray:
+    """The per-block cues the learned fusion of ``interp_occ`` reads.
+
+    Full-resolution work is limited to 8-bit OpenCV kernels (absolute differences, gray, a
+    Laplacian) and area averaging; the flow cues are computed at twice the block resolution
+    from area-averaged sampling positions.
+
+    Args:
+        f0, f1: (H, W, 3) uint8 input frames.
+        flow01, flow10: (H, W, 2) float32 classical flows.
+        map0, map1, w0, w1: the output of :func:`warp_to_time`.
+        t: the time.
+        block: block size in pixels.
+
+    Returns:
+        (N_FEATURES, H // block, W // block) float32 (at least 1x1), each roughly in [0, 4]:
+        log(1 + forward-backward inconsistency) for frame 0 and 1, mean |w0 - w1| / 32, mean
+        (w0 - w1)^2 / 1024, mean |Laplacian of gray| of each warp / 32, the fraction of
+        samples outside frame 0 and 1, |flow to frame 0| / 8, mean |w0 - f0| / 32,
+        mean |w1 - f1| / 32, and t.
+    """
+    import cv2
+
+    h, w = f0.shape[:2]
+    size = (max(1, w // block), max(1, h // block))
+    fine = (2 * size[0], 2 * size[1])
+    # Cues are averaged over whole blocks only (the last w % block columns and h % block rows
+    # are left out): an integer ratio takes OpenCV's fast area path.
+    ch, cw = min(h, size[1] * block), min(w, size[0] * block)
+
+    def pool(img: np.ndarray, to: tuple[int, int] = size) -> np.ndarray:
+        return cv2.resize(img[:ch, :cw], to, interpolation=cv2.INTER_AREA)
+
+    def pool_rgb(img: np.ndarray) -> np.ndarray:
+        return pool(img).astype(np.float32).reshape(size[1], size[0], -1).mean(2)
+
+    out = np.empty((N_FEATURES, size[1], size[0]), np.float32)
+    # Flow cues at twice the block resolution: flow01 read where frame 0 is sampled should
+    # carry that point to where frame 1 is sampled (and flow10 back).
+    p0, p1 = pool(map0, fine), pool(map1, fine)
+    step = p1 - p0
+    a0 = cv2.remap(flow01, p0, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    b1 = cv2.remap(flow10, p1, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    e0 = np.log1p(cv2.magnitude(*cv2.split(cv2.subtract(a0, step))))
+    e1 = np.log1p(cv2.magnitude(*cv2.split(cv2.add(b1, step))))
+
+    def outside(m: np.ndarray) -> np.ndarray:
+        mx, my = m[..., 0], m[..., 1]
+        return ((mx < 0) | (mx > w - 1) | (my < 0) | (my > h - 1)).astype(np.float32)
+
+    def small(x: np.ndarray) -> np.ndarray:
+        return cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+
+    out[0], out[1] = small(e0), small(e1)
+    out[6] = small(outside(p0))
+    out[7] = small(outside(p1))
+    sx, sy = cw / fine[0], ch / fine[1]
+    centre = pixel_grid(fine[1], fine[0]) * np.array([sx, sy], np.float32) + np.array(
+        [(sx - 1) / 2, (sy - 1) / 2], np.float32)
+    out[8] = small(cv2.magnitude(*cv2.split(cv2.subtract(p0, centre)))) / 8
+    # Image cues, 8-bit at full resolution.
+    d = cv2.absdiff(w0, w1)
+    out[2] = pool_rgb(d) / 32
+    out[3] = pool_rgb(cv2.multiply(d, d, dtype=cv2.CV_16U)) / 1024
+    for k, img in ((4, w0), (5, w1)):
+        lap = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_16S)
+        out[k] = pool(cv2.convertScaleAbs(lap)).astype(np.float32) / 32
+    out[9] = pool_rgb(cv2.absdiff(w0, f0)) / 32
+    out[10] = pool_rgb(cv2.absdiff(w1, f1)) / 32
+    out[11] = t
+    return out

@@ -110,4 +110,4 @@ def list_models(kind: str | None = None) -> list[str]:
 
 def _ensure_loaded() -> None:
     # Importing the architecture modules registers their builders (explicit, no folder scan).
-    from models import frame_generator, sr  # noqa: F401
+    from models import frame_generator, occlusion, sr  # noqa: F401

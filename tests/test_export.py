@@ -59,7 +59,7 @@ def test_onnx_engine_matches_pytorch(tiny_onnx: Path) -> None:
         assert diff.max() <= 3 and diff.mean() < 0.3
 
 
-@pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural"])
+@pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural", "interp_occ"])
 def test_engine_matches_pytorch_with_motion(arch: str, tmp_path: Path) -> None:
     """The engine's OpenCV glue (hybrid) or the whole graph (neural) against the torch model."""
     from app.engines import OnnxInterpolator
@@ -73,6 +73,8 @@ def test_engine_matches_pytorch_with_motion(arch: str, tmp_path: Path) -> None:
         for name, p in model.named_parameters():
             if "head" in name:
                 p.mul_(30.0)
+            elif name.startswith("net.4"):  # interp_occ's output layer
+                p.normal_(0.0, 0.5)
     export_onnx(model, arch, tmp_path / "m.onnx")
     f0 = textured(61, 83, seed=4)
     f1 = np.roll(f0, (2, 5), axis=(0, 1))

@@ -9,7 +9,7 @@ import torch
 from models.registry import SizeRequirements, get_model, get_spec, list_models, register_model
 from models.warp import backward_warp, intermediate_flows
 
-INTERP = ["interp_hybrid", "interp_hybrid_tiny", "interp_neural"]
+INTERP = ["interp_hybrid", "interp_hybrid_tiny", "interp_neural", "interp_occ"]
 
 
 def test_registry_lists_and_refuses_duplicates() -> None:
@@ -142,3 +142,62 @@ def test_classical_flow_finds_a_shift() -> None:
     err = np.abs(mid[inner].astype(int) - truth[inner].astype(int)).mean()
     blend_err = np.abs(((img.astype(int) + moved) // 2)[inner] - truth[inner]).mean()
     assert err < 0.5 * blend_err
+
+
+def test_occlusion_features_flag_inconsistent_flow_and_leaving_samples() -> None:
+    from models.classical import N_FEATURES, occlusion_features, warp_to_time
+    from tests.conftest import textured
+
+    h, w = 48, 64
+    f0 = textured(h, w, seed=3)
+    f1 = np.roll(f0, 4, axis=1)  # everything moves 4 px right
+    f01 = np.zeros((h, w, 2), np.float32)
+    f01[..., 0] = 4.0
+    f10 = -f01.copy()
+    f10[16:32, 24:40] = 0.0  # the backward flow disagrees in one 16x16 region
+    f01[:, :8, 0] = 40.0  # frame 0 samples of the left border fall outside (x - 11)
+    m0, m1, w0, w1 = warp_to_time(f0, f1, f01, f10, 0.5)
+    feats = occlusion_features(f0, f1, f01, f10, m0, m1, w0, w1, 0.5, 8)
+    assert feats.shape == (N_FEATURES, h // 8, w // 8) and feats.dtype == np.float32
+    e1 = feats[1]  # frame 1's forward-backward inconsistency
+    assert e1[2:4, 3:5].min() > 1.0 and e1[:, 6:].max() < 0.1
+    assert feats[6][:, 0].min() > 0.9 and feats[6][:, 2:].max() == 0.0  # outside frame 0
+    assert np.all(feats[-1] == 0.5)
+
+
+def test_occlusion_fusion_starts_at_the_classical_blend_and_learns() -> None:
+    """Untrained, the mask is about one half; a few steps teach it to prefer the frame whose
+    warp is clean where the other shows an occluder."""
+    from models.occlusion import OcclusionFusion
+    from tests.conftest import textured
+
+    torch.manual_seed(0)
+    h, w = 64, 64
+    model = OcclusionFusion(hidden=16, block=8)
+    xs0, xs1 = [], []
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        f0 = textured(h, w, seed=10 + i)
+        f1 = f0.copy()
+        y, x = rng.integers(0, h - 24, 2)
+        f1[y:y + 24, x:x + 24] = rng.integers(0, 256, (24, 24, 3))  # occluder in frame 1 only
+        xs0.append(f0)
+        xs1.append(f1)
+
+    def t(a: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255
+
+    x0, x1 = t(xs0), t(xs1)
+    zero = torch.zeros(4, 2, h, w)
+    with torch.no_grad():
+        y0 = model(x0, x1, 0.5, zero, zero)
+    assert float((y0 - 0.5 * (x0 + x1)).abs().max()) < 0.02
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        loss = (model(x0, x1, 0.5, zero, zero) - x0).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])

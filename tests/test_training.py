@@ -162,11 +162,12 @@ def test_train_builtin_then_resume(tmp_path: Path) -> None:
     assert rows[0].startswith("step,loss") and len(rows) >= 3
 
 
-def test_train_on_folders(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arch", ["interp_hybrid_tiny", "interp_occ"])
+def test_train_on_folders(tmp_path: Path, arch: str) -> None:
     _make_clips(tmp_path / "data")
     out = tmp_path / "run"
     rc = main(["train", "interp", "--data", str(tmp_path / "data"), "--model",
-               "interp_hybrid_tiny", "--steps", "2", "--batch", "2", "--crop", "32",
+               arch, "--steps", "2", "--batch", "2", "--crop", "32",
                "--out", str(out), "--workers", "0", "--no-progress"])
     assert rc == 0
     assert json.loads((out / "last" / "state.json").read_text())["step"] == 2
