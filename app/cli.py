@@ -15,7 +15,7 @@ __all__ = ["main", "build_parser", "UserError"]
 log = logging.getLogger("m23")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_INTERP_ONNX = ASSETS / "interp_hybrid.onnx"
+SHIPPED_INTERP_ONNX = ASSETS / "interp_occ.onnx"
 
 
 # Subcommands implemented in their own module: name -> (module with main(argv) -> int, help).
@@ -52,6 +52,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grad-weight", type=float, default=0.5)
     p.add_argument("--census-weight", type=float, default=0.0)
+    p.add_argument("--loss", choices=["charbonnier", "psnr"], default="charbonnier",
+                   help="interp: pixel term; psnr = mean per-sample log10(MSE), the eval metric")
     p.add_argument("--scale", type=int, default=2, choices=[2, 4], help="SR scale")
     p.add_argument("--degrade", type=float, default=1.0,
                    help="SR: multiplies the probabilities of blur, noise and JPEG (0: clean)")
@@ -152,7 +154,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         crop = a.crop or (96 if a.scale == 2 else 192)
         extra = {"degrade": a.degrade, "image_step": a.image_step}
     else:
-        model = a.model or "interp_hybrid"
+        model = a.model or "interp_occ"
         crop = a.crop or 192
         if not 0.0 <= a.downscale <= 1.0:
             raise UserError(f"--downscale must be in [0, 1], got {a.downscale}")
@@ -164,7 +166,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         warmup=a.warmup if a.warmup is not None else min(300, max(1, steps // 10)),
         val_every=min(a.val_every, steps), ckpt_minutes=a.ckpt_minutes, workers=a.workers,
         threads=a.threads, seed=a.seed, resume=a.resume, init_from=a.init_from,
-        grad_weight=a.grad_weight, census_weight=a.census_weight, scale=a.scale,
+        grad_weight=a.grad_weight, census_weight=a.census_weight, loss=a.loss, scale=a.scale,
     )
     if cfg.steps < 1 or cfg.batch < 1 or cfg.crop < 32:
         raise UserError("--steps and --batch must be positive and --crop at least 32")

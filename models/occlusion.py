@@ -30,7 +30,7 @@ from models.classical import N_FEATURES, occlusion_features, pixel_grid, warp_to
 from models.registry import SizeRequirements, register_model
 from models.warp import as_time_tensor
 
-__all__ = ["N_FEATURES", "OcclusionFusion", "interp_occ", "interp_occ_ctx"]
+__all__ = ["N_FEATURES", "OcclusionFusion", "interp_occ"]
 
 LEAKY_GAIN = math.sqrt(2.0 / (1 + 0.1**2))
 HEAD_GAIN = 0.01
@@ -46,24 +46,19 @@ class OcclusionFusion(nn.Module):
     Args:
         hidden: features of the per-block network.
         block: block size in pixels (the mask's resolution is 1/block).
-        context: kernel size of the middle layer (1: each block alone; 3: it also sees its
-            eight neighbours).
         init_seed: m23init seed.
     """
 
     classical_init = True
 
-    def __init__(self, hidden: int = 32, block: int = 8, context: int = 1,
-                 init_seed: int = 0) -> None:
+    def __init__(self, hidden: int = 32, block: int = 8, init_seed: int = 0) -> None:
         super().__init__()
         if block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
-        if context not in (1, 3):
-            raise ValueError(f"context must be 1 or 3, got {context}")
         self.block = block
         self.net = nn.Sequential(
             nn.Conv2d(N_FEATURES, hidden, 1), nn.LeakyReLU(0.1),
-            nn.Conv2d(hidden, hidden, context, padding=context // 2), nn.LeakyReLU(0.1),
+            nn.Conv2d(hidden, hidden, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(hidden, 1, 1),
         )
         from m23init import init_model
@@ -126,8 +121,9 @@ class OcclusionFusion(nn.Module):
             return torch.from_numpy(np.stack(xs)).to(dev).permute(0, 3, 1, 2).float() / 255
 
         x = torch.from_numpy(np.stack(feats)).to(dev, img0.dtype)
-        logit = self.logit(x) + torch.log((1 - tt) / tt)
-        m = torch.sigmoid(F.interpolate(logit, size=(h, w), mode="bilinear", align_corners=False))
+        # The per-block weight of frame 0, bilinearly upsampled (as the engine does).
+        m = torch.sigmoid(self.logit(x) + torch.log((1 - tt) / tt))
+        m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
         return (m * stack(warped0) + (1 - m) * stack(warped1)).clamp(0.0, 1.0)
 
 
@@ -143,26 +139,3 @@ def interp_occ(**kwargs: Any) -> OcclusionFusion:
     """Classical flow and warps with a learned, occlusion-aware fusion mask."""
     return OcclusionFusion(hidden=32, block=8, **kwargs)
 
-
-@register_model(
-    "interp_occ_ctx", kind="interp", size=SizeRequirements(minimum=16, multiple_of=1), fp16=True,
-    description="as interp_occ, with a 3x3 layer: each block's mask also sees its neighbours",
-    classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
-               "max_pixels": 80_000},
-    pipeline="hybrid_occ",
-)
-def interp_occ_ctx(**kwargs: Any) -> OcclusionFusion:
-    """interp_occ with spatial context between blocks."""
-    return OcclusionFusion(hidden=32, block=8, context=3, **kwargs)
-
-
-@register_model(
-    "interp_occ_fine", kind="interp", size=SizeRequirements(minimum=16, multiple_of=1), fp16=True,
-    description="as interp_occ, with 4x4 blocks",
-    classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
-               "max_pixels": 80_000},
-    pipeline="hybrid_occ",
-)
-def interp_occ_fine(**kwargs: Any) -> OcclusionFusion:
-    """interp_occ with a mask at 1/4 resolution."""
-    return OcclusionFusion(hidden=32, block=4, **kwargs)

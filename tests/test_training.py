@@ -18,7 +18,7 @@ from training.checkpoint import CheckpointError, load_weights, save_checkpoint
 from training.data import DataError, discover_sequences, interp_windows
 from training.evaluate import load_eval_samples
 from training.loop import TrainConfig, lr_at
-from training.losses import census_loss, charbonnier, gradient_loss, psnr
+from training.losses import census_loss, charbonnier, gradient_loss, interp_loss, log_mse, psnr
 from training.metrics import psnr_u8, rgb_to_y, ssim_u8
 
 
@@ -46,6 +46,12 @@ def test_losses() -> None:
     b[:, :, 8:] = 1 - b[:, :, 8:]
     assert float(census_loss(a, b)) > 0.01
     assert torch.allclose(psnr(a, a * 0 + a), torch.full((2,), 100.0))
+    # log_mse is minus the mean PSNR / 10: noise of std 0.1 in one sample, 0.01 in the other
+    noisy = a + torch.stack([torch.full((3, 16, 16), 0.1), torch.full((3, 16, 16), 0.01)])
+    assert float(log_mse(noisy, a)) == pytest.approx(-(20.0 + 40.0) / 2 / 10, abs=1e-4)
+    assert float(interp_loss(noisy, a, 0.0, base="psnr")) == pytest.approx(-3.0, abs=1e-4)
+    with pytest.raises(ValueError, match="unknown loss"):
+        interp_loss(a, a, base="l2")
 
 
 def test_lr_schedule() -> None:

@@ -37,7 +37,7 @@ class TrainConfig:
     """Everything a training run needs; saved into each checkpoint's state.json."""
 
     task: str = "interp"
-    model: str = "interp_hybrid"
+    model: str = "interp_occ"
     data: list[str] = field(default_factory=list)
     out: str = "runs/interp"
     steps: int = 20_000
@@ -57,6 +57,7 @@ class TrainConfig:
     amp: bool = True
     grad_weight: float = 0.5
     census_weight: float = 0.0
+    loss: str = "charbonnier"
     scale: int = 2
     threads: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

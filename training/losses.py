@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["charbonnier", "gradient_loss", "census_loss", "interp_loss", "psnr"]
+__all__ = ["charbonnier", "gradient_loss", "census_loss", "interp_loss", "log_mse", "psnr",
+           "BASE_LOSSES"]
 
 
 def charbonnier(pred: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
@@ -41,10 +42,24 @@ def census_loss(pred: Tensor, target: Tensor, patch: int = 3) -> Tensor:
     return (d * d / (0.1 + d * d)).mean()
 
 
+def log_mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean over the samples of log10(MSE), i.e. minus the mean PSNR / 10 for images in
+    [0, 1]: the evaluation metric itself, so every sample counts by its relative error."""
+    return -psnr(pred, target).mean() / 10.0
+
+
+BASE_LOSSES = ("charbonnier", "psnr")
+"""Names of the pixel terms of :func:`interp_loss`."""
+
+
 def interp_loss(pred: Tensor, target: Tensor, grad_weight: float = 0.5,
-                census_weight: float = 0.0) -> Tensor:
-    """The interpolation training loss: Charbonnier + gradient (+ optional census)."""
-    loss = charbonnier(pred, target) + grad_weight * gradient_loss(pred, target)
+                census_weight: float = 0.0, base: str = "charbonnier") -> Tensor:
+    """The interpolation training loss: a pixel term (Charbonnier, or ``base="psnr"`` for
+    :func:`log_mse`) + gradient (+ optional census). Tensors (B, 3, H, W) in [0, 1]."""
+    if base not in BASE_LOSSES:
+        raise ValueError(f"unknown loss {base!r}; choose from {', '.join(BASE_LOSSES)}")
+    pixel = charbonnier(pred, target) if base == "charbonnier" else log_mse(pred, target)
+    loss = pixel + grad_weight * gradient_loss(pred, target)
     if census_weight > 0:
         loss = loss + census_weight * census_loss(pred, target)
     return loss

@@ -129,6 +129,6 @@ def _count(seq: FrameSequence) -> int:
 
 def _interp_loss(cfg: TrainConfig) -> Any:
     def loss(pred: Tensor, gt: Tensor) -> Tensor:
-        return interp_loss(pred, gt, cfg.grad_weight, cfg.census_weight)
+        return interp_loss(pred, gt, cfg.grad_weight, cfg.census_weight, cfg.loss)
 
     return loss

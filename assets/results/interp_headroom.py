@@ -1,12 +1,13 @@
 """How much a better fusion mask could gain for the shipped interpolation model (an analysis).
 
-The shipped ``interp_hybrid`` is, today, its classical part: DIS flow, flows to time t, bicubic
-warps of both frames, a blend. This script measures, per data set, that classical part beside
-the shipped ONNX engine (they should agree) and beside *upper bounds* that cheat by looking at
-the true middle frame: the best fusion mask per block of 8x8, 4x4, 2x2 pixels and per pixel
-(least squares against the truth, bilinearly upsampled), with the same warped frames. A learned
-mask at 1/8 resolution cannot do better than the 8x8 bound. Also: horizontal-flip test-time
-averaging (twice the flow cost) and DIS medium, the baseline of the goal.
+The shipped model's classical part is DIS flow, flows to time t, bicubic warps of both frames
+and an even blend; what ``interp_occ`` learns is the blend (a mask per 8x8 block). This script
+measures, per data set, the shipped ONNX model beside its classical part and beside *upper
+bounds* that cheat by looking at the true middle frame: the best fusion mask per block of 8x8,
+4x4, 2x2 pixels and per pixel (least squares against the truth, bilinearly upsampled), with the
+same warped frames. A mask at 1/8 resolution cannot do better than the 8x8 bound. Also:
+horizontal-flip test-time averaging (twice the flow cost) and DIS medium, the baseline of the
+goal.
 
 Usage (from the repository root, ../shared/data present):
     python assets/results/interp_headroom.py --data ../shared/data/vfi/ucf101_small \
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from app.engines import OnnxInterpolator
-from models.classical import DISConfig, dis_flows, dis_interpolate
+from models.classical import DISConfig, dis_flows, dis_interpolate, warp_to_time
 from training.evaluate import load_eval_samples
 from training.metrics import psnr_u8
 
@@ -35,13 +36,7 @@ def warped_pair(f0: np.ndarray, f1: np.ndarray, cfg: DISConfig,
                 t: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Both frames warped to time t as the shipped engine does it (float32, 0..255)."""
     a, b = dis_flows(f0, f1, cfg)
-    h, w = a.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    grid = np.dstack((gx, gy))
-    m0 = grid + (-(1 - t) * t) * a + (t * t) * b
-    m1 = grid + ((1 - t) ** 2) * a + (-t * (1 - t)) * b
-    w0 = cv2.remap(f0, m0, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    w1 = cv2.remap(f1, m1, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    _, _, w0, w1 = warp_to_time(f0, f1, a, b, t)
     return w0.astype(np.float32), w1.astype(np.float32)
 
 
@@ -67,7 +62,7 @@ def oracle_blend(w0: np.ndarray, w1: np.ndarray, truth: np.ndarray, block: int) 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="a folder of triplets or septuplets")
-    p.add_argument("--onnx", default=str(ASSETS / "interp_hybrid.onnx"))
+    p.add_argument("--onnx", default=str(ASSETS / "interp_occ.onnx"))
     p.add_argument("--json", help="write the table as JSON here")
     args = p.parse_args(argv)
     samples = load_eval_samples(args.data)
