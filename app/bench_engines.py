@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="m23 bench engines",
         description="ms per frame: interpolation (t=0.5) and x2 upscaling at 480p and 720p, "
         "ONNX Runtime vs PyTorch eager vs the classical baseline, in one run.")
-    p.add_argument("--models", default=None, help="folder with interp_occ.onnx and sr_x2.onnx "
+    p.add_argument("--models", default=None, help="folder with interp_occ4.onnx and sr_x2.onnx "
                    "(+ .json, .safetensors); default: the shipped assets/")
     p.add_argument("--interp-onnx", default=None, help="interpolation .onnx (overrides --models)")
     p.add_argument("--sr-onnx", default=None, help="x2 SR .onnx (overrides --models)")

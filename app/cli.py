@@ -15,7 +15,7 @@ __all__ = ["main", "build_parser", "UserError"]
 log = logging.getLogger("m23")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_INTERP_ONNX = ASSETS / "interp_occ.onnx"
+SHIPPED_INTERP_ONNX = ASSETS / "interp_occ4.onnx"
 
 
 # Subcommands implemented in their own module: name -> (module with main(argv) -> int, help).
@@ -154,7 +154,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         crop = a.crop or (96 if a.scale == 2 else 192)
         extra = {"degrade": a.degrade, "image_step": a.image_step}
     else:
-        model = a.model or "interp_occ"
+        model = a.model or "interp_occ4"
         crop = a.crop or 192
         if not 0.0 <= a.downscale <= 1.0:
             raise UserError(f"--downscale must be in [0, 1], got {a.downscale}")

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 """The folder of the shipped models."""
 
-DEFAULT_NAMES = {("interp", None): "interp_occ", ("sr", 2): "sr_x2", ("sr", 4): "sr_x4"}
+DEFAULT_NAMES = {("interp", None): "interp_occ4", ("sr", 2): "sr_x2", ("sr", 4): "sr_x4"}
 """File stems of the shipped models, by (kind, scale)."""
 
 
@@ -102,7 +102,7 @@ def find_model(kind: str, scale: int | None = None,
     """The checked ONNX file for a task.
 
     Looks in ``models_dir`` (default: the shipped ``assets/``) for the shipped name
-    (``interp_occ.onnx``, ``sr_x2.onnx``, ``sr_x4.onnx``); when that is absent, for the one
+    (``interp_occ4.onnx``, ``sr_x2.onnx``, ``sr_x4.onnx``); when that is absent, for the one
     ONNX file whose sidecar declares this kind and scale. ``models_dir`` may also name an .onnx
     file directly. The sidecar's kind and scale and the file's sha256 are checked.
 

@@ -454,6 +454,9 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
         self.minimum = _meta_int(self.meta, "size_minimum", "1", p)
         self.multiple_of = _meta_int(self.meta, "size_multiple_of", "1", p)
         self.core_scale = _meta_int(self.meta, "core_scale", "4", p)
+        self.candidates = _meta_int(self.meta, "candidates", "2", p)
+        if self.candidates not in (2, 4):
+            raise EngineError(f"{p} has bad m23 metadata candidates={self.candidates}")
         self._grid_cache: np.ndarray | None = None
         self.inputs = self.model.input_names()
 
@@ -528,32 +531,76 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
 
 
     def _occ(self, f0: np.ndarray, f1: np.ndarray, ts: list[float]) -> list[np.ndarray]:
-        """Classical flow and bicubic warps, the occlusion cues per block (OpenCV, shared
-        with training: :func:`models.classical.occlusion_features`), the fusion network
-        (ONNX), the blend."""
+        """Classical flow and bicubic warps (and, with 4 candidates, two half-resolution
+        candidates), the occlusion cues per block (OpenCV, shared with training:
+        :func:`models.classical.occlusion_features`, :func:`models.classical.extra_candidates`),
+        the fusion network (ONNX), the blend."""
         import cv2
 
-        from models.classical import dis_flows, occlusion_features, warp_to_time
+        from models.classical import (
+            dis_flows,
+            extra_candidates,
+            half_frames,
+            occlusion_features,
+            warp_to_time,
+        )
 
         h, w = f0.shape[:2]
+        block = self.core_scale
         f01, f10 = dis_flows(f0, f1, self.dis)
         grid = self._grid(h, w)
-        warps, feats = [], []
+        warps, extra, feats = [], [], []
         for t in ts:
             m0, m1, w0, w1 = warp_to_time(f0, f1, f01, f10, t, grid)
-            feats.append(occlusion_features(f0, f1, f01, f10, m0, m1, w0, w1, t,
-                                            self.core_scale))
+            halves = half_frames(w0, w1, f0, f1, block)
+            cues = occlusion_features(f0, f1, f01, f10, m0, m1, w0, w1, t, block, halves)
+            if self.candidates == 4:
+                c2, c3, more = extra_candidates(f0, f1, f10, w0, w1, t, block, halves)
+                cues = np.concatenate([cues, more])
+                extra.append((c2, c3))
+            feats.append(cues)
             warps.append((w0, w1))
         logits = self.model.run({"features": np.stack(feats)})
         out = []
         for k, t in enumerate(ts):
-            # Weight of frame 0 per block, sigmoid(logit + log((1 - t) / t)), then bilinearly
-            # upsampled (cheaper than the sigmoid at full resolution; the model does the same).
-            m = 1.0 / (1.0 + np.exp(-logits[k, 0]) * np.float32(t / (1 - t)))
-            m0 = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-            m1 = cv2.resize(1.0 - m, (w, h), interpolation=cv2.INTER_LINEAR)
-            out.append(cv2.blendLinear(warps[k][0], warps[k][1], m0, m1))
+            w0, w1 = warps[k]
+            if self.candidates == 2:
+                # Weight of frame 0 per block, sigmoid(logit + log((1 - t) / t)), then bilinearly
+                # upsampled (cheaper than the sigmoid at full resolution; the model does the
+                # same).
+                m = 1.0 / (1.0 + np.exp(-logits[k, 0]) * np.float32(t / (1 - t)))
+                a = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+                b = cv2.resize(1.0 - m, (w, h), interpolation=cv2.INTER_LINEAR)
+                out.append(cv2.blendLinear(w0, w1, a, b))
+                continue
+            out.append(_blend4(w0, w1, *extra[k], logits[k], t, block))
         return out
+
+
+def _blend4(w0: np.ndarray, w1: np.ndarray, c2: np.ndarray, c3: np.ndarray, logits: np.ndarray,
+            t: float, block: int) -> np.ndarray:
+    """The four-way fusion of :class:`models.occlusion.OcclusionFusion` with OpenCV: softmax
+    of ``logits`` (4, hb, wb) plus the prior per block, weights bilinearly upsampled, the
+    half-resolution pair (c2, c3) blended at its resolution, upsampled and edge-padded."""
+    import cv2
+
+    h, w = w0.shape[:2]
+    prior = np.log(np.array([1 - t, t, 1 - t, t], np.float64))
+    prior[2:] += -3.0  # models.occlusion.EXTRA_PRIOR
+    z = logits.astype(np.float64) + prior[:, None, None]
+    e = np.exp(z - z.max(0, keepdims=True))
+    wts = np.ascontiguousarray((e / e.sum(0, keepdims=True)).transpose(1, 2, 0), np.float32)
+    hh, hw = c2.shape[:2]
+    wh = cv2.resize(np.ascontiguousarray(wts[..., 2:]), (hw, hh), interpolation=cv2.INTER_LINEAR)
+    q = cv2.blendLinear(c2, c3, np.ascontiguousarray(wh[..., 0]), np.ascontiguousarray(wh[..., 1]))
+    ch, cw = 2 * hh, 2 * hw
+    q = cv2.resize(q, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    if (ch, cw) != (h, w):
+        q = cv2.copyMakeBorder(q, 0, h - ch, 0, w - cw, cv2.BORDER_REPLICATE)
+    wf = cv2.resize(wts, (w, h), interpolation=cv2.INTER_LINEAR)
+    a, b = np.ascontiguousarray(wf[..., 0]), np.ascontiguousarray(wf[..., 1])
+    pair = cv2.blendLinear(w0, w1, a, b)
+    return cv2.blendLinear(pair, q, cv2.add(a, b), np.ascontiguousarray(wf[..., 2] + wf[..., 3]))
 
 
 def torch_device(provider: str) -> str:

@@ -87,16 +87,16 @@ def _wrapper(model: Any, kind: str, pipeline: str, fp16: bool) -> Any:
     return Core() if pipeline == "hybrid_core" else Interp()
 
 
-def _inputs(kind: str, pipeline: str, b: int, h: int, w: int, seed: int) -> dict[str, Any]:
+def _inputs(kind: str, pipeline: str, b: int, h: int, w: int, seed: int,
+            features: int = 0) -> dict[str, Any]:
+    """Random example inputs; ``features``: the cue count of a hybrid_occ model."""
     import torch
-
-    from models.classical import N_FEATURES
 
     g = torch.Generator().manual_seed(seed)
     if kind == "sr":
         return {"image": torch.rand(b, 3, h, w, generator=g)}
     if pipeline == "hybrid_occ":
-        return {"features": torch.rand(b, N_FEATURES, h, w, generator=g) * 2}
+        return {"features": torch.rand(b, features, h, w, generator=g) * 2}
     d = {"img0": torch.rand(b, 3, h, w, generator=g), "img1": torch.rand(b, 3, h, w, generator=g)}
     if pipeline == "hybrid_core":
         d["flow"] = torch.randn(b, 4, h, w, generator=g) * 2
@@ -151,6 +151,8 @@ def export_onnx(
         meta["m23.core_scale"] = str(HybridCore(model).scale)
     elif pipeline == "hybrid_occ":
         meta["m23.core_scale"] = str(model.block)
+        meta["m23.candidates"] = str(model.candidates)
+    n_feat = int(model.net[0].in_channels) if pipeline == "hybrid_occ" else 0
     for k, v in (extra_meta or {}).items():
         meta[f"m23.{k}"] = v if isinstance(v, str) else json.dumps(v)
     ref_model = model
@@ -159,7 +161,7 @@ def export_onnx(
 
         model = copy.deepcopy(model).half()
     wrapper = _wrapper(model, kind, pipeline, fp16).eval()
-    example = _inputs(kind, pipeline, 1, 24, 32, 0)
+    example = _inputs(kind, pipeline, 1, 24, 32, 0, n_feat)
     names = list(example)
     out_name = {"hybrid_core": "core", "hybrid_occ": "logit"}.get(
         pipeline, "upscaled" if kind == "sr" else "frame")
@@ -184,7 +186,7 @@ def export_onnx(
             entry.key, entry.value = k, v
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        _check_parity(ref_model, wrapper, tmp, kind, pipeline, fp16, check_sizes)
+        _check_parity(ref_model, wrapper, tmp, kind, pipeline, fp16, check_sizes, n_feat)
         os.replace(tmp, out)
     except ExportError:
         raise
@@ -198,7 +200,7 @@ def export_onnx(
 
 
 def _check_parity(ref_model: Any, wrapper: Any, path: Path, kind: str, pipeline: str, fp16: bool,
-                  sizes: tuple[tuple[int, int], ...]) -> None:
+                  sizes: tuple[tuple[int, int], ...], features: int = 0) -> None:
     import numpy as np
     import torch
 
@@ -207,7 +209,7 @@ def _check_parity(ref_model: Any, wrapper: Any, path: Path, kind: str, pipeline:
     sess = create_session(path, provider="cpu")
     tol = 1e-2 if fp16 else 1e-4
     for i, (h, w) in enumerate(sizes):
-        inputs = _inputs(kind, pipeline, 2, h, w, 100 + i)
+        inputs = _inputs(kind, pipeline, 2, h, w, 100 + i, features)
         with torch.no_grad():
             ref = _wrapper(ref_model, kind, pipeline, False)(*inputs.values()).numpy()
         got = sess.run(None, {k: v.numpy() for k, v in inputs.items()})[0]

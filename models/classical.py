@@ -9,13 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DISConfig", "N_FEATURES", "dis_flows", "dis_interpolate", "occlusion_features",
-           "pixel_grid", "warp_backward_np", "warp_to_time"]
+__all__ = ["DISConfig", "N_EXTRA_FEATURES", "N_FEATURES", "dis_flows", "dis_interpolate",
+           "extra_candidates", "half_frames", "occlusion_features", "pixel_grid",
+           "warp_backward_np", "warp_to_time"]
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 
 # Number of per-block cues of occlusion_features.
 N_FEATURES = 12
+# Number of per-block cues extra_candidates adds.
+N_EXTRA_FEATURES = 9
 
 
 @dataclass(frozen=True)
@@ -176,10 +179,25 @@ def warp_to_time(
     return map0, map1, w0, w1
 
 
+def half_frames(
+    w0: np.ndarray, w1: np.ndarray, f0: np.ndarray, f1: np.ndarray, block: int
+) -> tuple[np.ndarray, ...]:
+    """The four frames cropped to whole blocks and averaged over 2x2 pixels (uint8), as
+    :func:`occlusion_features` and :func:`extra_candidates` use them (compute once, pass to
+    both)."""
+    import cv2
+
+    h, w = f0.shape[:2]
+    ch, cw = min(h, max(1, h // block) * block), min(w, max(1, w // block) * block)
+    half = (cw // 2, ch // 2) if cw >= 2 and ch >= 2 else (cw, ch)
+    return tuple(cv2.resize(img[:ch, :cw], half, interpolation=cv2.INTER_AREA)
+                 for img in (w0, w1, f0, f1))
+
+
 def occlusion_features(
     f0: np.ndarray, f1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray,
     map0: np.ndarray, map1: np.ndarray, w0: np.ndarray, w1: np.ndarray, t: float,
-    block: int,
+    block: int, halves: tuple[np.ndarray, ...] | None = None,
 ) -> np.ndarray:
     """The per-block cues the learned fusion of ``interp_occ`` reads.
 
@@ -193,6 +211,7 @@ def occlusion_features(
         map0, map1, w0, w1: the output of :func:`warp_to_time`.
         t: the time.
         block: block size in pixels.
+        halves: :func:`half_frames` of these frames, if already computed.
 
     Returns:
         (N_FEATURES, H // block, W // block) float32 (at least 1x1), each roughly in [0, 4]:
@@ -242,9 +261,7 @@ def occlusion_features(
     out[8] = small(cv2.magnitude(*cv2.split(cv2.subtract(p0, centre)))) / 8
     # Image cues, 8-bit, on the frames averaged over 2x2 pixels (a quarter of the work; the
     # sharpness cue then measures detail at half resolution).
-    half = (cw // 2, ch // 2) if cw >= 2 and ch >= 2 else (cw, ch)
-    x0, x1, g0, g1 = (cv2.resize(img[:ch, :cw], half, interpolation=cv2.INTER_AREA)
-                      for img in (w0, w1, f0, f1))
+    x0, x1, g0, g1 = halves if halves is not None else half_frames(w0, w1, f0, f1, block)
 
     def hpool(img: np.ndarray) -> np.ndarray:
         return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
@@ -262,3 +279,66 @@ def occlusion_features(
     out[10] = hpool_rgb(cv2.absdiff(x1, g1)) / 32
     out[11] = t
     return out
+
+
+def extra_candidates(
+    f0: np.ndarray, f1: np.ndarray, flow10: np.ndarray, w0: np.ndarray, w1: np.ndarray,
+    t: float, block: int, halves: tuple[np.ndarray, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two more candidate frames at time t, at half resolution, and their per-block cues.
+
+    The shipped pair (:func:`warp_to_time`) mixes both flows; where one of them is wrong (at
+    occlusions) both warps inherit part of the error. These candidates use the flow from frame
+    1 alone, assuming linear motion: frame 0 sampled at p + t F10(p) and frame 1 at
+    p - (1 - t) F10(p). They are made from the 2x2-averaged frames (a quarter of the work, and
+    softer), cropped to whole blocks like the cues.
+
+    Args:
+        f0, f1: (H, W, 3) uint8 input frames.
+        flow10: (H, W, 2) float32 classical flow from frame 1 to frame 0.
+        w0, w1: the warps of :func:`warp_to_time`.
+        t: the time.
+        block: block size in pixels (even sizes keep the half resolution whole).
+        halves: :func:`half_frames` of these frames, if already computed.
+
+    Returns:
+        c2, c3: (ch // 2, cw // 2, 3) uint8 candidates, where ch, cw are H, W cropped to whole
+        blocks; cues: (N_EXTRA_FEATURES, H // block, W // block) float32, each roughly in
+        [0, 4]: mean |c2 - c3|, |c2 - w0|, |c3 - w1|, |c2 - w1|, |c3 - w0| (each / 32), mean
+        |Laplacian of gray| of c2 and c3 / 32, the fraction of samples of c2 and c3 outside
+        their frame.
+    """
+    import cv2
+
+    h, w = f0.shape[:2]
+    size = (max(1, w // block), max(1, h // block))
+    ch, cw = min(h, size[1] * block), min(w, size[0] * block)
+    x0, x1, g0, g1 = halves if halves is not None else half_frames(w0, w1, f0, f1, block)
+    half = (x0.shape[1], x0.shape[0])
+    # The flow at half resolution, in half-resolution pixels.
+    fh = cv2.resize(flow10[:ch, :cw], half, interpolation=cv2.INTER_AREA)
+    fh *= np.float32(half[0] / cw)
+    grid = pixel_grid(half[1], half[0])
+    m2 = cv2.scaleAdd(fh, float(t), grid)
+    m3 = cv2.scaleAdd(fh, float(t) - 1.0, grid)
+    c2 = cv2.remap(g0, m2, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    c3 = cv2.remap(g1, m3, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def pool_rgb(img: np.ndarray) -> np.ndarray:
+        r = cv2.resize(img, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        return r.reshape(size[1], size[0], -1).mean(2)
+
+    def outside(m: np.ndarray) -> np.ndarray:
+        mx, my = m[..., 0], m[..., 1]
+        out = (mx < 0) | (mx > half[0] - 1) | (my < 0) | (my > half[1] - 1)
+        return cv2.resize(out.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+
+    cues = np.empty((N_EXTRA_FEATURES, size[1], size[0]), np.float32)
+    for k, (a, b) in enumerate(((c2, c3), (c2, x0), (c3, x1), (c2, x1), (c3, x0))):
+        cues[k] = pool_rgb(cv2.absdiff(a, b)) / 32
+    for k, img in ((5, c2), (6, c3)):
+        lap = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_16S)
+        cues[k] = cv2.resize(cv2.convertScaleAbs(lap), size,
+                             interpolation=cv2.INTER_AREA).astype(np.float32) / 32
+    cues[7], cues[8] = outside(m2), outside(m3)
+    return c2, c3, cues

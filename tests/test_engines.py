@@ -17,14 +17,15 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with tiny models under the shipped names (interp_occ, sr_x2, sr_x4), and
-    interp_hybrid_tiny for the other interpolation pipeline."""
+    """A folder with tiny models under the shipped names (interp_occ4, sr_x2, sr_x4), and
+    interp_occ and interp_hybrid_tiny for the other interpolation variants."""
     from models.registry import get_model
     from training.checkpoint import save_checkpoint
 
     d = tmp_path_factory.mktemp("models")
-    for arch, name, task in (("interp_occ", "interp_occ", "interp"),
+    for arch, name, task in (("interp_occ4", "interp_occ4", "interp"),
                              ("interp_hybrid_tiny", "interp_hybrid_tiny", "interp"),
+                             ("interp_occ", "interp_occ", "interp"),
                              ("sr_tiny_x2", "sr_x2", "sr"), ("sr_tiny_x4", "sr_x4", "sr")):
         save_checkpoint(d / f"ck_{name}", get_model(arch, init_seed=5), arch, None, {"step": 1})
         assert main(["export", task, "--checkpoint", str(d / f"ck_{name}"), "-o",
@@ -43,7 +44,7 @@ def _copy(src: Path, dst: Path, stem: str) -> Path:
 def test_find_model_finds_each_kind(models_dir: Path) -> None:
     from app.discovery import find_model
 
-    assert find_model("interp", models_dir=models_dir) == models_dir / "interp_occ.onnx"
+    assert find_model("interp", models_dir=models_dir) == models_dir / "interp_occ4.onnx"
     assert find_model("sr", models_dir=models_dir) == models_dir / "sr_x2.onnx"
     assert find_model("sr", 4, models_dir) == models_dir / "sr_x4.onnx"
     assert find_model("sr", 4, models_dir / "sr_x4.onnx") == models_dir / "sr_x4.onnx"
@@ -76,7 +77,7 @@ def test_find_model_errors(models_dir: Path, tmp_path: Path) -> None:
         find_model("interp", models_dir=tmp_path)
     # wrong kind and wrong scale under a shipped name
     bad = tmp_path / "kind"
-    _copy(models_dir / "sr_x2", bad, "interp_occ")
+    _copy(models_dir / "sr_x2", bad, "interp_occ4")
     with pytest.raises(EngineError, match="'sr' model"):
         find_model("interp", models_dir=bad)
     bad = tmp_path / "scale"
@@ -150,7 +151,7 @@ def test_sessions_say_which_provider_runs(models_dir: Path,
     if CUDA not in ort.get_available_providers():  # this CPU build: auto is the CPU
         assert up.provider == CPU and up.describe() == f"{CPU} fp32"
         with pytest.raises(EngineError, match="'cuda' is not available"):
-            OnnxInterpolator(models_dir / "interp_occ.onnx", provider="cuda")
+            OnnxInterpolator(models_dir / "interp_occ4.onnx", provider="cuda")
     assert create_session(models_dir / "sr_x2.onnx", "cpu", 2).get_providers() == [CPU]
     with pytest.raises(EngineError, match="threads"):
         create_session(models_dir / "sr_x2.onnx", "cpu", -1)
@@ -177,7 +178,7 @@ def test_interpolator_pads_small_frames_and_crops_back(models_dir: Path) -> None
     from app.engines import OnnxInterpolator, pad_to_requirement
     from tests.conftest import textured
 
-    eng = OnnxInterpolator(models_dir / "interp_occ.onnx", provider="cpu")
+    eng = OnnxInterpolator(models_dir / "interp_occ4.onnx", provider="cpu")
     assert eng.minimum == 16
     f0, f1 = textured(9, 13, seed=1), textured(9, 13, seed=2)
     out = eng.interpolate(f0, f1, [0.25, 0.5, 0.75])
@@ -195,7 +196,7 @@ def test_batched_times_equal_single_calls(models_dir: Path) -> None:
     from app.engines import OnnxInterpolator
     from tests.conftest import textured
 
-    eng = OnnxInterpolator(models_dir / "interp_occ.onnx", provider="cpu")
+    eng = OnnxInterpolator(models_dir / "interp_occ4.onnx", provider="cpu")
     f0 = textured(40, 56, seed=3)
     f1 = np.roll(f0, (1, 3), axis=(0, 1))
     batch = eng(f0, f1, [0.25, 0.5, 0.75])
@@ -316,7 +317,8 @@ def _sr_parity(onnx_path: Path, weights: Path, size: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("size", [(37, 53), (45, 67)])
-@pytest.mark.parametrize("name", ["interp_occ", "interp_hybrid_tiny", "sr_x2", "sr_x4"])
+@pytest.mark.parametrize(
+    "name", ["interp_occ", "interp_occ4", "interp_hybrid_tiny", "sr_x2", "sr_x4"])
 def test_parity_tiny_models(models_dir: Path, name: str, size: tuple[int, int]) -> None:
     onnx_path = models_dir / f"{name}.onnx"
     check = _interp_parity if name.startswith("interp") else _sr_parity
@@ -350,7 +352,7 @@ def test_torch_backends_refuse_bad_checkpoints(models_dir: Path, tmp_path: Path)
     with pytest.raises(EngineError, match="not interpolation"):
         TorchInterpolator(models_dir / "sr_x2.safetensors")
     with pytest.raises(EngineError, match="not super-resolution"):
-        TorchUpscaler(models_dir / "interp_occ.safetensors")
+        TorchUpscaler(models_dir / "interp_occ4.safetensors")
     with pytest.raises(EngineError, match="not 4"):
         TorchUpscaler(models_dir / "sr_x2.safetensors", scale=4)
     with pytest.raises(EngineError):
@@ -365,7 +367,7 @@ def test_open_engines_by_model_choice(models_dir: Path) -> None:
     assert isinstance(open_interpolator(models_dir, provider="cpu"), OnnxInterpolator)
     up = open_upscaler(models_dir / "sr_x4.onnx", 4, provider="cpu", tile=64)
     assert isinstance(up, OnnxUpscaler) and up.scale == 4 and up.tile == 64
-    assert isinstance(open_interpolator(models_dir / "interp_occ.safetensors",
+    assert isinstance(open_interpolator(models_dir / "interp_occ4.safetensors",
                                         provider="cpu"), TorchInterpolator)
     assert isinstance(open_upscaler(models_dir / "sr_x2.safetensors", 2, provider="cpu"),
                       TorchUpscaler)

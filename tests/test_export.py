@@ -59,7 +59,7 @@ def test_onnx_engine_matches_pytorch(tiny_onnx: Path) -> None:
         assert diff.max() <= 3 and diff.mean() < 0.3
 
 
-@pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural", "interp_occ"])
+@pytest.mark.parametrize("arch", ["interp_hybrid", "interp_neural", "interp_occ", "interp_occ4"])
 def test_engine_matches_pytorch_with_motion(arch: str, tmp_path: Path) -> None:
     """The engine's OpenCV glue (hybrid) or the whole graph (neural) against the torch model."""
     from app.engines import OnnxInterpolator

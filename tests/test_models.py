@@ -9,7 +9,7 @@ import torch
 from models.registry import SizeRequirements, get_model, get_spec, list_models, register_model
 from models.warp import backward_warp, intermediate_flows
 
-INTERP = ["interp_hybrid", "interp_hybrid_tiny", "interp_neural", "interp_occ"]
+INTERP = ["interp_hybrid", "interp_hybrid_tiny", "interp_neural", "interp_occ", "interp_occ4"]
 
 
 def test_registry_lists_and_refuses_duplicates() -> None:
@@ -165,15 +165,17 @@ def test_occlusion_features_flag_inconsistent_flow_and_leaving_samples() -> None
     assert np.all(feats[-1] == 0.5)
 
 
-def test_occlusion_fusion_starts_at_the_classical_blend_and_learns() -> None:
-    """Untrained, the mask is about one half; a few steps teach it to prefer the frame whose
-    warp is clean where the other shows an occluder."""
+@pytest.mark.parametrize("candidates", [2, 4])
+def test_occlusion_fusion_starts_at_the_classical_blend_and_learns(candidates: int) -> None:
+    """Untrained, the mask is about one half (with 4 candidates, about 5% goes to each extra
+    one); a few steps teach it to prefer the frame whose warp is clean where the other shows an
+    occluder."""
     from models.occlusion import OcclusionFusion
     from tests.conftest import textured
 
     torch.manual_seed(0)
     h, w = 64, 64
-    model = OcclusionFusion(hidden=16, block=8)
+    model = OcclusionFusion(hidden=16, block=8, candidates=candidates)
     xs0, xs1 = [], []
     rng = np.random.default_rng(0)
     for i in range(4):
@@ -192,7 +194,10 @@ def test_occlusion_fusion_starts_at_the_classical_blend_and_learns() -> None:
     with torch.no_grad():
         y0 = model(x0, x1, 0.5, zero, zero)
     dev = (y0 - 0.5 * (x0 + x1)).abs()
-    assert float(dev.mean()) < 0.005 and float(dev.max()) < 0.1
+    if candidates == 2:
+        assert float(dev.mean()) < 0.005 and float(dev.max()) < 0.1
+    else:  # the extra pair is a softer (half-resolution) version of the same blend
+        assert float(dev.mean()) < 0.02 and float(dev.max()) < 0.2
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(60):
@@ -202,3 +207,43 @@ def test_occlusion_fusion_starts_at_the_classical_blend_and_learns() -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
+
+
+def test_extra_candidates_follow_the_backward_flow() -> None:
+    """For a uniform motion both extra candidates are the true middle frame (at half
+    resolution); samples that leave the frame are counted."""
+    import cv2
+
+    from models.classical import N_EXTRA_FEATURES, extra_candidates, warp_to_time
+    from tests.conftest import textured
+
+    h, w = 48, 64
+    f0 = textured(h, w, seed=4)
+    f1 = np.roll(f0, 4, axis=1)  # everything moves 4 px right
+    truth = np.roll(f0, 2, axis=1)
+    f10 = np.zeros((h, w, 2), np.float32)
+    f10[..., 0] = -4.0
+    f01 = -f10
+    f10[:, -8:, 0] = 60.0  # frame 0 samples of the right border fall outside
+    _, _, w0, w1 = warp_to_time(f0, f1, f01, f10, 0.5)
+    c2, c3, cues = extra_candidates(f0, f1, f10, w0, w1, 0.5, 8)
+    assert c2.shape == c3.shape == (h // 2, w // 2, 3) and c2.dtype == np.uint8
+    assert cues.shape == (N_EXTRA_FEATURES, h // 8, w // 8) and cues.dtype == np.float32
+    half_truth = cv2.resize(truth, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    inner = (slice(4, -4), slice(4, -8))
+    for c in (c2, c3):
+        err = np.abs(c[inner].astype(int) - half_truth[inner].astype(int)).mean()
+        assert err < 3.0, err
+    assert cues[0][1:-1, 1:-2].max() < 0.1  # the two candidates agree inside
+    # c2 leaves frame 0 on the right (and, by its 2 px motion, in its first column)
+    assert cues[7][:, -1].min() > 0.9 and cues[7][:, 1:-2].max() == 0.0
+    assert cues[0][:, -1].min() > cues[0][1:-1, 1:-2].max()  # and then disagrees with c3
+
+
+def test_occlusion_fusion_rejects_bad_settings() -> None:
+    from models.occlusion import OcclusionFusion
+
+    with pytest.raises(ValueError, match="candidates"):
+        OcclusionFusion(candidates=3)
+    with pytest.raises(ValueError, match="even block"):
+        OcclusionFusion(candidates=4, block=5)

@@ -62,7 +62,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("models")
     model = get_model("interp_hybrid_tiny", init_seed=3)
     save_checkpoint(d / "ck", model, "interp_hybrid_tiny", None, {"step": 1})
-    out = d / "models" / "interp_occ.onnx"
+    out = d / "models" / "interp_occ4.onnx"
     out.parent.mkdir()
     assert main(["export", "interp", "--checkpoint", str(d / "ck"), "-o", str(out)]) == 0
     return out.parent

@@ -98,7 +98,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     m = get_model("interp_hybrid_tiny", init_seed=3)
     save_checkpoint(d / "ck_i", m, "interp_hybrid_tiny", None, {"step": 1})
     assert main(["export", "interp", "--checkpoint", str(d / "ck_i"),
-                 "-o", str(d / "interp_occ.onnx")]) == 0
+                 "-o", str(d / "interp_occ4.onnx")]) == 0
     s = get_model("sr_tiny_x2", init_seed=1)
     save_checkpoint(d / "ck_s", s, "sr_tiny_x2", None, {"step": 1})
     assert main(["export", "sr", "--checkpoint", str(d / "ck_s"),

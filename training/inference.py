@@ -15,7 +15,7 @@ from training.checkpoint import CheckpointError, load_weights, read_arch, weight
 
 __all__ = ["TorchInterpolator", "load_interpolator", "SHIPPED_INTERP"]
 
-SHIPPED_INTERP = Path(__file__).resolve().parent.parent / "assets" / "interp_occ.safetensors"
+SHIPPED_INTERP = Path(__file__).resolve().parent.parent / "assets" / "interp_occ4.safetensors"
 
 
 class TorchInterpolator:

@@ -37,7 +37,7 @@ class TrainConfig:
     """Everything a training run needs; saved into each checkpoint's state.json."""
 
     task: str = "interp"
-    model: str = "interp_occ"
+    model: str = "interp_occ4"
     data: list[str] = field(default_factory=list)
     out: str = "runs/interp"
     steps: int = 20_000

@@ -62,7 +62,7 @@ def oracle_blend(w0: np.ndarray, w1: np.ndarray, truth: np.ndarray, block: int) 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="a folder of triplets or septuplets")
-    p.add_argument("--onnx", default=str(ASSETS / "interp_occ.onnx"))
+    p.add_argument("--onnx", default=str(ASSETS / "interp_occ4.onnx"))
     p.add_argument("--json", help="write the table as JSON here")
     args = p.parse_args(argv)
     samples = load_eval_samples(args.data)

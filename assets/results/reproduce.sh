@@ -30,7 +30,7 @@ done
 # Ablation: the shipped model untrained (its classical part: DIS at a finer level, bicubic
 # warps, an even blend), and how much a better fusion mask could gain (bounds that use the truth).
 for set in middlebury_other ucf101_small; do
-  m23 eval interp --data "$DATA/vfi/$set" --model interp_occ --untrained --no-baselines \
+  m23 eval interp --data "$DATA/vfi/$set" --model interp_occ4 --untrained --no-baselines \
     --json "$OUT/interp_${set}_x2_untrained.json"
   python assets/results/interp_headroom.py --data "$DATA/vfi/$set" --json "$OUT/headroom_${set}.json"
 done
