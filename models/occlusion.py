@@ -193,28 +193,28 @@ class OcclusionFusion(nn.Module):
         return (out + wf[:, 2:].sum(1, keepdim=True) * pair).clamp(0.0, 1.0)
 
 
+# What both variants share: the registry entry's size rule, fp16 support, classical flow and
+# the engine pipeline.
+_COMMON: dict[str, Any] = {
+    "kind": "interp", "size": SizeRequirements(minimum=16, multiple_of=1), "fp16": True,
+    "classical": {"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
+                  "max_pixels": 80_000},
+    "pipeline": "hybrid_occ",
+}
+
+
 @register_model(
-    "interp_occ", kind="interp", size=SizeRequirements(minimum=16, multiple_of=1), fp16=True,
-    description="DIS flow (ultrafast, finest level of at most 80k pixels), bicubic warps, fusion "
-    "mask learned from per-8x8-block occlusion cues",
-    classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
-               "max_pixels": 80_000},
-    pipeline="hybrid_occ",
-)
+    "interp_occ", description="DIS flow (ultrafast, finest level of at most 80k pixels), bicubic "
+    "warps, fusion mask learned from per-8x8-block occlusion cues", **_COMMON)
 def interp_occ(**kwargs: Any) -> OcclusionFusion:
     """Classical flow and warps with a learned, occlusion-aware fusion mask."""
     return OcclusionFusion(hidden=32, block=8, **kwargs)
 
 
-
 @register_model(
-    "interp_occ4", kind="interp", size=SizeRequirements(minimum=16, multiple_of=1), fp16=True,
-    description="DIS flow (ultrafast, finest level of at most 80k pixels), bicubic warps and two "
-    "half-resolution candidates from one flow, fused by weights learned per 8x8 block",
-    classical={"preset": "ultrafast", "finest_scale": None, "flow_scale": 1.0,
-               "max_pixels": 80_000},
-    pipeline="hybrid_occ",
-)
+    "interp_occ4", description="DIS flow (ultrafast, finest level of at most 80k pixels), bicubic "
+    "warps and two half-resolution candidates from one flow, fused by weights learned per 8x8 "
+    "block", **_COMMON)
 def interp_occ4(**kwargs: Any) -> OcclusionFusion:
     """:func:`interp_occ` with two more candidate frames (four-way fusion)."""
     return OcclusionFusion(hidden=32, block=8, candidates=4, **kwargs)
