@@ -239,7 +239,8 @@ def test_seek_lands_within_one_frame(qtbot, make_window, video):  # type: ignore
     for target in (1.33, 2.5, 0.41):
         before = _presented(win)
         win.seek(target)
-        qtbot.waitUntil(lambda b=before: _presented(win) > b, timeout=5000)
+        # Generous limits: a loaded 2-core CI machine can stall a seek's decode for seconds.
+        qtbot.waitUntil(lambda b=before: _presented(win) > b, timeout=15000)
         first = win.session.clock.log[-1][0]
         assert abs(first - target) <= 1 / FPS, (target, first)
         assert first >= target - 1e-9  # the first frame at or after the target
@@ -248,7 +249,7 @@ def test_seek_lands_within_one_frame(qtbot, make_window, video):  # type: ignore
     win.seek(1.0)
     t0 = time.perf_counter()
     qtbot.waitUntil(lambda: any(s >= t0 for _, _, s in list(win.session.clock.log)),
-                    timeout=5000)
+                    timeout=15000)
     first = next(p for p, _, s in list(win.session.clock.log) if s >= t0)
     assert 1.0 - 1e-9 <= first <= 1.0 + 1 / FPS
     _wait_frames(qtbot, win, 5)
