@@ -59,3 +59,15 @@ def test_headroom_script(tmp_path: Path) -> None:
     # the per-pixel oracle may choose m = 0.5 everywhere, so it is at least the even blend
     assert r["bound: best mask at full resolution"] >= r["its classical part"] - 0.01
     assert r["shipped model (ONNX engine)"] > 25.0
+
+
+def test_profile_script(tmp_path: Path) -> None:
+    mod = _load("interp_profile")
+    out = tmp_path / "p.json"
+    data = _triplets(tmp_path / "d")
+    assert mod.main(["--data", str(data), "--n", "2", "--repeats", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    base = rows["DIS ultrafast (the eval's baseline, end to end)"]
+    assert base["x_baseline"] == 1.0
+    assert len(rows) == 10 and all(r["ms"] > 0 for r in rows.values())
+    assert {"interp_occ, end to end", "interp_occ4, end to end", "  four-way blend"} <= set(rows)

@@ -36,6 +36,12 @@ for set in middlebury_other ucf101_small; do
 done
 
 # Render and player figures (README: Render, bench and play).
+for set in ucf101_small middlebury_other davis vimeo_septuplet; do
+  python assets/results/interp_classical_variants.py --data "$DATA/vfi/$set" \
+    --json "$OUT/classical_variants_${set}.json"
+done
+python assets/results/interp_profile.py --data "$DATA/vfi/davis" --json "$OUT/profile_davis.json"
+
 TMP=$(mktemp -d)
 python assets/results/make_player_clips.py "$DATA/video/bigbuckbunny_720p25_audio.mp4" "$TMP"
 /usr/bin/time -f "wall %e s, max RSS %M KB" m23 render "$DATA/video/bigbuckbunny_720p25_audio.mp4" \
