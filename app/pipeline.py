@@ -426,9 +426,10 @@ class Pipeline:
         """The sink says it is late (True) or has caught up (False)."""
         self._behind = bool(behind)
 
-    def seek(self, pts: Fraction | float) -> None:
+    def seek(self, pts: Fraction | float) -> int:
         """Continue from the first source frame at or after ``pts`` seconds; the queues are
-        flushed and frames from before the seek are never returned."""
+        flushed and frames from before the seek are never returned. Returns the new epoch (the
+        ``epoch`` of every frame from the new position)."""
         if not isinstance(self.source, Decoder):
             raise PipelineError("this source cannot seek")
         with self._lock:
@@ -438,6 +439,7 @@ class Pipeline:
         for q in self._qs:
             _drain(q)
         self._seek_event.set()
+        return epoch
 
     def stats(self) -> PipelineStats:
         """A copy of the counters, with the current queue depths."""
@@ -581,7 +583,9 @@ class Pipeline:
                 if not self._put(0, f):
                     return
                 t0 = time.perf_counter()
-            if not self._put(0, _End(self._epoch)):
+            # The end belongs to the stream that ended: a seek that came after its last frame
+            # has a newer epoch, and its frames are still to come.
+            if not self._put(0, _End(decoder.ended_epoch if decoder is not None else self._epoch)):
                 return
             if decoder is None:
                 return

@@ -219,6 +219,9 @@ class Decoder:
         self._lock = threading.Lock()
         self._seek_to: tuple[Fraction, int] | None = None
         self._epoch = 0
+        self.ended_epoch = 0
+        """The epoch of the stream that :meth:`frames` last decoded to its end (a seek that
+        arrives after the last frame belongs to a newer epoch and is not ended by it)."""
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.decoded = 0
@@ -282,6 +285,7 @@ class Decoder:
                     raise VideoError(f"cannot decode {self.path}: corrupt or truncated data "
                                      f"after {n} frames ({exc.strerror or exc})") from None
                 if not restart:
+                    self.ended_epoch = epoch
                     break
         finally:
             container.close()
