@@ -537,13 +537,7 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
         the fusion network (ONNX), the blend."""
         import cv2
 
-        from models.classical import (
-            dis_flows,
-            extra_candidates,
-            half_frames,
-            occlusion_features,
-            warp_to_time,
-        )
+        from models.classical import dis_flows, fusion_inputs
 
         h, w = f0.shape[:2]
         block = self.core_scale
@@ -551,29 +545,24 @@ class OnnxInterpolator(OrtBacked, _InterpolatorBase):
         grid = self._grid(h, w)
         warps, extra, feats = [], [], []
         for t in ts:
-            m0, m1, w0, w1 = warp_to_time(f0, f1, f01, f10, t, grid)
-            halves = half_frames(w0, w1, f0, f1, block)
-            cues = occlusion_features(f0, f1, f01, f10, m0, m1, w0, w1, t, block, halves)
-            if self.candidates == 4:
-                c2, c3, more = extra_candidates(f0, f1, f10, w0, w1, t, block, halves)
-                cues = np.concatenate([cues, more])
-                extra.append((c2, c3))
+            w0, w1, pair, cues = fusion_inputs(f0, f1, f01, f10, t, block, self.candidates, grid)
+            extra.append(pair)
             feats.append(cues)
             warps.append((w0, w1))
         logits = self.model.run({"features": np.stack(feats)})
         out = []
         for k, t in enumerate(ts):
             w0, w1 = warps[k]
-            if self.candidates == 2:
-                # Weight of frame 0 per block, sigmoid(logit + log((1 - t) / t)), then bilinearly
-                # upsampled (cheaper than the sigmoid at full resolution; the model does the
-                # same).
-                m = 1.0 / (1.0 + np.exp(-logits[k, 0]) * np.float32(t / (1 - t)))
-                a = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-                b = cv2.resize(1.0 - m, (w, h), interpolation=cv2.INTER_LINEAR)
-                out.append(cv2.blendLinear(w0, w1, a, b))
+            pair = extra[k]
+            if pair is not None:
+                out.append(_blend4(w0, w1, *pair, logits[k], t, block))
                 continue
-            out.append(_blend4(w0, w1, *extra[k], logits[k], t, block))
+            # Weight of frame 0 per block, sigmoid(logit + log((1 - t) / t)), then bilinearly
+            # upsampled (cheaper than the sigmoid at full resolution; the model does the same).
+            m = 1.0 / (1.0 + np.exp(-logits[k, 0]) * np.float32(t / (1 - t)))
+            a = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+            b = cv2.resize(1.0 - m, (w, h), interpolation=cv2.INTER_LINEAR)
+            out.append(cv2.blendLinear(w0, w1, a, b))
         return out
 
 
@@ -584,9 +573,11 @@ def _blend4(w0: np.ndarray, w1: np.ndarray, c2: np.ndarray, c3: np.ndarray, logi
     half-resolution pair (c2, c3) blended at its resolution, upsampled and edge-padded."""
     import cv2
 
+    from models.classical import EXTRA_PRIOR
+
     h, w = w0.shape[:2]
     prior = np.log(np.array([1 - t, t, 1 - t, t], np.float64))
-    prior[2:] += -3.0  # models.occlusion.EXTRA_PRIOR
+    prior[2:] += EXTRA_PRIOR
     z = logits.astype(np.float64) + prior[:, None, None]
     e = np.exp(z - z.max(0, keepdims=True))
     wts = np.ascontiguousarray((e / e.sum(0, keepdims=True)).transpose(1, 2, 0), np.float32)

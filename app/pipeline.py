@@ -426,10 +426,9 @@ class Pipeline:
         """The sink says it is late (True) or has caught up (False)."""
         self._behind = bool(behind)
 
-    def seek(self, pts: Fraction | float) -> int:
+    def seek(self, pts: Fraction | float) -> None:
         """Continue from the first source frame at or after ``pts`` seconds; the queues are
-        flushed and frames from before the seek are never returned. Returns the new epoch (the
-        ``epoch`` of every frame from the new position)."""
+        flushed and frames from before the seek are never returned."""
         if not isinstance(self.source, Decoder):
             raise PipelineError("this source cannot seek")
         with self._lock:
@@ -439,7 +438,6 @@ class Pipeline:
         for q in self._qs:
             _drain(q)
         self._seek_event.set()
-        return epoch
 
     def stats(self) -> PipelineStats:
         """A copy of the counters, with the current queue depths."""

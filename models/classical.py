@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DISConfig", "N_EXTRA_FEATURES", "N_FEATURES", "dis_flows", "dis_interpolate",
-           "extra_candidates", "half_frames", "occlusion_features", "pixel_grid",
-           "warp_backward_np", "warp_to_time"]
+__all__ = ["DISConfig", "EXTRA_PRIOR", "N_EXTRA_FEATURES", "N_FEATURES", "dis_flows",
+           "dis_interpolate", "extra_candidates", "fusion_inputs", "half_frames",
+           "occlusion_features", "pixel_grid", "warp_backward_np", "warp_to_time"]
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 
@@ -19,6 +19,9 @@ _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 N_FEATURES = 12
 # Number of per-block cues extra_candidates adds.
 N_EXTRA_FEATURES = 9
+# Starting fusion logit of each extra candidate relative to its frame's (about 5% of the
+# weight); shared by the PyTorch model and the ONNX engine.
+EXTRA_PRIOR = -3.0
 
 
 @dataclass(frozen=True)
@@ -342,3 +345,29 @@ def extra_candidates(
                              interpolation=cv2.INTER_AREA).astype(np.float32) / 32
     cues[7], cues[8] = outside(m2), outside(m3)
     return c2, c3, cues
+
+
+def fusion_inputs(
+    f0: np.ndarray, f1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray, t: float,
+    block: int, candidates: int, grid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
+    """Everything the occlusion fusion needs for one time t, as training, the PyTorch model
+    and the ONNX engine compute it.
+
+    Args:
+        f0, f1: (H, W, 3) uint8 frames; flow01, flow10: (H, W, 2) float32 classical flows.
+        t: the time in (0, 1); block: block size in pixels.
+        candidates: 2 (the two warps) or 4 (plus :func:`extra_candidates`).
+        grid: optional cached :func:`pixel_grid` of this size.
+
+    Returns:
+        w0, w1: (H, W, 3) uint8 bicubic warps to time t; the extra pair (c2, c3) at half
+        resolution, or None for 2 candidates; cues: (12 or 21, H // block, W // block) float32.
+    """
+    m0, m1, w0, w1 = warp_to_time(f0, f1, flow01, flow10, t, grid)
+    halves = half_frames(w0, w1, f0, f1, block)
+    cues = occlusion_features(f0, f1, flow01, flow10, m0, m1, w0, w1, t, block, halves)
+    if candidates == 2:
+        return w0, w1, None, cues
+    c2, c3, more = extra_candidates(f0, f1, flow10, w0, w1, t, block, halves)
+    return w0, w1, (c2, c3), np.concatenate([cues, more])

@@ -33,13 +33,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.classical import (
+    EXTRA_PRIOR,
     N_EXTRA_FEATURES,
     N_FEATURES,
-    extra_candidates,
-    half_frames,
-    occlusion_features,
+    fusion_inputs,
     pixel_grid,
-    warp_to_time,
 )
 from models.registry import SizeRequirements, register_model
 from models.warp import as_time_tensor
@@ -48,8 +46,6 @@ __all__ = ["N_FEATURES", "OcclusionFusion", "fusion_prior", "interp_occ", "inter
 
 LEAKY_GAIN = math.sqrt(2.0 / (1 + 0.1**2))
 HEAD_GAIN = 0.01
-EXTRA_PRIOR = -3.0
-"""Starting logit of each extra candidate relative to its frame's (about 5% of the weight)."""
 
 
 def fusion_prior(t: Tensor, candidates: int) -> Tensor:
@@ -155,15 +151,11 @@ class OcclusionFusion(nn.Module):
         for i in range(b):
             a, c = u8(img0[i]), u8(img1[i])
             p, q = fl(flow01[i]), fl(flow10[i])
-            ti = float(tt[i])
-            m0, m1, w0, w1 = warp_to_time(a, c, p, q, ti, grid)
-            halves = half_frames(w0, w1, a, c, self.block)
-            cues = occlusion_features(a, c, p, q, m0, m1, w0, w1, ti, self.block, halves)
-            if self.candidates == 4:
-                c2, c3, more = extra_candidates(a, c, q, w0, w1, ti, self.block, halves)
-                cues = np.concatenate([cues, more])
-                extra2.append(c2)
-                extra3.append(c3)
+            w0, w1, more, cues = fusion_inputs(a, c, p, q, float(tt[i]), self.block,
+                                               self.candidates, grid)
+            if more is not None:
+                extra2.append(more[0])
+                extra3.append(more[1])
             feats.append(cues)
             warped0.append(w0)
             warped1.append(w1)

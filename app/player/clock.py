@@ -100,10 +100,6 @@ class PresentationClock:
         self.recover_s, self.resync_s = recover_s, resync_s
         self._cond = threading.Condition()
         self._gen = 0  # seek generation: frames read before a seek are discarded
-        # The source epoch of the last seek (frames carry it): frames of older epochs are
-        # dropped, frames of this one are kept even when read before the flush (None: the
-        # source has no epochs, the generation alone decides).
-        self._min_epoch: int | None = None
         self._paused = False
         self._preview = True  # show the next frame even though paused (at start, after a seek)
         self._stop = False
@@ -149,17 +145,10 @@ class PresentationClock:
         """Whether playback is paused."""
         return self._paused
 
-    def flush(self, epoch: int | None = None) -> None:
+    def flush(self) -> None:
         """Forget the frame in hand and the schedule (call right after seeking the source): the
-        next frame is shown at once, even when paused, and anchors the schedule.
-
-        Args:
-            epoch: the source's epoch after the seek, when its frames carry one: a frame of
-                that epoch that the clock thread read before this call is shown, not dropped.
-        """
+        next frame is shown at once, even when paused, and anchors the schedule."""
         with self._cond:
-            if epoch is not None:
-                self._min_epoch = epoch
             self._gen += 1
             self._anchor = None
             self._preview = True
@@ -259,20 +248,11 @@ class PresentationClock:
             if frame is None:
                 self._finish(gen, None)
                 continue
-            with self._cond:
-                if self._min_epoch is not None and frame.epoch < self._min_epoch:
-                    continue  # from before the last seek
             verdict = self._wait_for(gen, frame)
             if verdict == "hold":
                 held = (gen, frame)
                 continue
             if verdict == "stale":
-                with self._cond:
-                    # A seek came while this frame waited; if the frame is already of the new
-                    # epoch it is the first one after the seek: keep it for the new generation.
-                    if (not self._stop and self._min_epoch is not None
-                            and frame.epoch >= self._min_epoch):
-                        held = (self._gen, frame)
                 continue
             now = time.perf_counter()
             if verdict == "late":

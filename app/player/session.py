@@ -303,7 +303,8 @@ class Playback:
         top = float(d) if d is not None else seconds
         target = Fraction(max(0.0, min(seconds, top))).limit_denominator(1_000_000)
         self._on_behind(True)
-        self.clock.flush(self.pipeline.seek(target + self.info.start))
+        self.pipeline.seek(target + self.info.start)
+        self.clock.flush()
         self.clock.mark_behind()
 
     def set_paused(self, paused: bool) -> None:
